@@ -1,0 +1,229 @@
+"""``memory://``: an in-process store, thread-safe, with TTLs and LRU eviction.
+
+It keeps encoded ``(payload, flags)`` items like every other backend, so a value read back
+is a copy, and unsupported types fail here exactly as they would on memcached. Counters
+follow memcached's rule: a stored value counts as a number when it is ASCII decimal digits
+(an optional leading ``-`` is accepted here; memcached refuses negative numbers).
+
+``memory://`` is a private store; ``memory://NAME`` is shared by every backend in the
+process that names it, as Django's LocMemCache does with its LOCATION.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..admin.base import Admin
+from ..backend import Backend, CasToken, Item
+from ..config import CacheConfig
+from ..errors import ConfigurationError, NotNumeric
+from ..serializers import FLAG_INT
+
+_NUMBER = re.compile(rb"-?[0-9]+")
+
+
+@dataclass
+class _Entry:
+    item: Item
+    expires: float | None
+    cas: int
+
+    @property
+    def size(self) -> int:
+        return len(self.item[0])
+
+
+class _Store:
+    """The shared state: entries in LRU order (oldest first) and the counters."""
+
+    def __init__(self, max_items: int | None, max_bytes: int | None) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[str, _Entry] = OrderedDict()
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = self.misses = self.evictions = 0
+        self.cas_counter = itertools.count(1)
+
+
+_named_stores: dict[str, _Store] = {}
+_named_lock = threading.Lock()
+
+
+class MemoryBackend(Backend):
+    scheme = "memory"
+
+    def __init__(
+        self,
+        *,
+        name: str = "",
+        max_items: int | None = None,
+        max_bytes: int | None = 64 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        for label, limit in (("max_items", max_items), ("max_bytes", max_bytes)):
+            if limit is not None and limit < 1:
+                raise ConfigurationError(f"{label} must be at least 1, or None for no limit")
+        self.name = name
+        self._clock = clock
+        if name:
+            with _named_lock:
+                store = _named_stores.get(name)
+                if store is None:
+                    store = _named_stores[name] = _Store(max_items, max_bytes)
+        else:
+            store = _Store(max_items, max_bytes)
+        self._store = store
+
+    @classmethod
+    def from_config(cls, config: CacheConfig, **options: Any) -> MemoryBackend:
+        return cls(name=config.name, **cls.coerce_options(config, options))
+
+    @property
+    def location(self) -> str:
+        return f"memory://{self.name}"
+
+    def _make_admin(self) -> Admin:
+        from ..admin.memory import MemoryAdmin
+
+        return MemoryAdmin(self)
+
+    # -- store helpers (call with the lock held) ---------------------------------------
+
+    def _live(self, key: str) -> _Entry | None:
+        store = self._store
+        entry = store.entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires is not None and entry.expires <= self._clock():
+            self._drop(key)
+            return None
+        return entry
+
+    def _drop(self, key: str) -> _Entry | None:
+        entry = self._store.entries.pop(key, None)
+        if entry is not None:
+            self._store.bytes -= entry.size
+        return entry
+
+    def _write(self, key: str, item: Item, ttl: float | None) -> None:
+        store = self._store
+        self._drop(key)
+        if ttl == 0.0:
+            return
+        expires = None if ttl is None else self._clock() + ttl
+        entry = _Entry(item, expires, next(store.cas_counter))
+        store.entries[key] = entry
+        store.bytes += entry.size
+        while store.entries and (
+            (store.max_items is not None and len(store.entries) > store.max_items)
+            or (store.max_bytes is not None and store.bytes > store.max_bytes)
+        ):
+            oldest = next(iter(store.entries))
+            self._drop(oldest)
+            store.evictions += 1
+
+    def purge_expired(self) -> None:
+        """Drop every expired entry now (lookups drop them lazily otherwise)."""
+        with self._store.lock:
+            for key in list(self._store.entries):
+                self._live(key)
+
+    # -- primitives --------------------------------------------------------------------
+
+    def _lookup(self, key: str) -> _Entry | None:
+        """A read: counts the hit or miss and refreshes the entry's LRU position."""
+        store = self._store
+        entry = self._live(key)
+        if entry is None:
+            store.misses += 1
+            return None
+        store.hits += 1
+        store.entries.move_to_end(key)
+        return entry
+
+    def _get(self, key: str) -> Item | None:
+        with self._store.lock:
+            entry = self._lookup(key)
+            return None if entry is None else entry.item
+
+    def _set(self, key: str, item: Item, ttl: float | None) -> None:
+        with self._store.lock:
+            self._write(key, item, ttl)
+
+    def _add(self, key: str, item: Item, ttl: float | None) -> bool:
+        with self._store.lock:
+            if self._live(key) is not None:
+                return False
+            self._write(key, item, ttl)
+            return True
+
+    def _replace(self, key: str, item: Item, ttl: float | None) -> bool:
+        with self._store.lock:
+            if self._live(key) is None:
+                return False
+            self._write(key, item, ttl)
+            return True
+
+    def _gets(self, key: str) -> tuple[Item, CasToken] | None:
+        with self._store.lock:
+            entry = self._lookup(key)
+            return None if entry is None else (entry.item, entry.cas)
+
+    def _cas(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
+        with self._store.lock:
+            entry = self._live(key)
+            if entry is None or entry.cas != token:
+                return False
+            self._write(key, item, ttl)
+            return True
+
+    def _incr(self, key: str, delta: int, default: int | None) -> int | None:
+        with self._store.lock:
+            entry = self._live(key)
+            if entry is None:
+                if default is None:
+                    return None
+                value = default + delta
+                self._write(key, (str(value).encode(), FLAG_INT), None)
+                return value
+            payload, flags = entry.item
+            if not _NUMBER.fullmatch(payload):
+                raise NotNumeric(
+                    f"cannot increment or decrement {key!r}: its value is not a number",
+                    backend=self.scheme,
+                )
+            value = int(payload) + delta
+            entry.item = (str(value).encode(), flags)
+            self._store.bytes += entry.size - len(payload)
+            entry.cas = next(self._store.cas_counter)
+            return value
+
+    def _delete(self, key: str) -> bool:
+        with self._store.lock:
+            return self._live(key) is not None and self._drop(key) is not None
+
+    def _touch(self, key: str, ttl: float | None) -> bool:
+        with self._store.lock:
+            entry = self._live(key)
+            if entry is None:
+                return False
+            if ttl == 0.0:
+                self._drop(key)
+            else:
+                entry.expires = None if ttl is None else self._clock() + ttl
+            return True
+
+    def _clear(self) -> None:
+        with self._store.lock:
+            self._store.entries.clear()
+            self._store.bytes = 0

@@ -1,0 +1,98 @@
+"""pytest fixtures that start real local servers.
+
+Enable in a ``conftest.py``: ``pytest_plugins = ["cacheops.testing.plugin"]``.
+
+Servers are session-scoped (starting one costs tens of milliseconds, but hundreds of tests
+add up); the ``*_url`` fixtures flush them before each test so tests stay independent.
+Fixtures for servers that need the ``memcached`` binary skip the test with the install hint
+when it is missing, unless ``CI`` is set, where a missing binary is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from .ironcache_server import IronCacheServer
+from .memcached import MemcachedCluster, MemcachedNotInstalled, MemcachedServer
+
+#: The login of the authenticated server: MemCachier's username, and as password the
+#: ``"<user> <pass>"`` payload a real memcached checks (see cacheops.testing.memcached).
+AUTH_USER = "cacheops"
+AUTH_PASSWORD = "s3cr3t-pa55"
+
+
+def _missing(exc: MemcachedNotInstalled) -> None:
+    if os.environ.get("CI"):
+        raise exc
+    pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def memcached_server() -> Iterator[MemcachedServer]:
+    """A plain memcached on a free loopback port, for the whole session."""
+    try:
+        server = MemcachedServer()
+    except MemcachedNotInstalled as exc:
+        _missing(exc)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def memcached_auth_server() -> Iterator[MemcachedServer]:
+    """A memcached that requires a login; reach it with ``memcachier_url``."""
+    try:
+        server = MemcachedServer(users={AUTH_USER: AUTH_PASSWORD})
+    except MemcachedNotInstalled as exc:
+        _missing(exc)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def memcached_cluster() -> Iterator[MemcachedCluster]:
+    """Three plain memcached servers."""
+    try:
+        cluster = MemcachedCluster(3)
+    except MemcachedNotInstalled as exc:
+        _missing(exc)
+    with cluster:
+        yield cluster
+
+
+@pytest.fixture
+def memcached_url(memcached_server: MemcachedServer) -> str:
+    """``memcached://`` URL of the session server, flushed for this test."""
+    memcached_server.flush_all()
+    return memcached_server.url
+
+
+@pytest.fixture
+def memcachier_url(memcached_auth_server: MemcachedServer) -> str:
+    """``memcachier://`` URL (with its login) of the authenticated server, flushed."""
+    memcached_auth_server.flush_all()
+    return memcached_auth_server.memcachier_url(AUTH_USER)
+
+
+@pytest.fixture
+def memcached_cluster_url(memcached_cluster: MemcachedCluster) -> str:
+    for server in memcached_cluster.servers:
+        server.flush_all()
+    return memcached_cluster.url
+
+
+@pytest.fixture(scope="session")
+def ironcache_server() -> Iterator[IronCacheServer]:
+    """The local IronCache-compatible server, for the whole session."""
+    with IronCacheServer() as server:
+        yield server
+
+
+@pytest.fixture
+def ironcache_url(ironcache_server: IronCacheServer) -> str:
+    """``ironcache+http://`` URL of the local server, emptied and fault-free for this test."""
+    ironcache_server.reset()
+    return ironcache_server.url("cache")

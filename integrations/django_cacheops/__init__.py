@@ -1,0 +1,1 @@
+"""Django integration for cacheops (the CACHES backend arrives with issue 6; not built yet)."""

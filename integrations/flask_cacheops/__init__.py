@@ -1,0 +1,1 @@
+"""Flask integration for cacheops (the extension arrives with issue 7; not built yet)."""

@@ -1,0 +1,196 @@
+"""URL and environment parsing: every form, every refusal, and no secret in any message."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+import cacheops
+from cacheops.config import CacheConfig, Server, coerce_options, from_environment, parse_url
+
+SECRET = "pa:ss/w@rd#?%"
+
+
+def test_memory_forms() -> None:
+    assert parse_url("memory://") == CacheConfig("memory")
+    named = parse_url("memory://sessions?max_items=10")
+    assert (named.name, dict(named.options)) == ("sessions", {"max_items": "10"})
+
+
+def test_memcached_cluster_with_default_ports_and_ipv6() -> None:
+    config = parse_url("memcached://h1:11311,h2,[::1]:11400")
+    assert config.servers == (Server("h1", 11311), Server("h2", 11211), Server("::1", 11400))
+    assert str(config.servers[2]) == "[::1]:11400"
+
+
+def test_memcachier_percent_encoded_credentials() -> None:
+    from urllib.parse import quote
+
+    url = f"memcachier://us%40er:{quote(SECRET, safe='')}@mc1.example.com:11211,mc2.example.com"
+    config = parse_url(url)
+    assert (config.username, config.password) == ("us@er", SECRET)
+    assert SECRET not in repr(config)
+    assert "***" in config.redacted_url()
+
+
+def test_ironcache_url() -> None:
+    config = parse_url("ironcache://proj:tok@cache-aws-us-east-1.iron.io/my%20cache?timeout=3")
+    assert config.servers == (Server("cache-aws-us-east-1.iron.io", 443),)
+    assert (config.username, config.password, config.name) == ("proj", "tok", "my cache")
+    assert "tok" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://localhost", "unknown scheme 'redis'"),
+        ("localhost:11211", "not a cache URL"),
+        ("memcached://", "needs at least one host"),
+        ("memcached://h:99999", "port that is not 1-65535"),
+        ("memcached://h:abc", "port that is not 1-65535"),
+        ("memcached://[::1", "malformed IPv6"),
+        ("memcachier://h1", "USERNAME:PASSWORD@"),
+        (f"memcached://u:{SECRET}@h", "reserved character"),
+        ("memcached://u:hunter2@h", "use memcachier://"),
+        ("ironcache://p:t@host", "cache name"),
+        ("ironcache://host/c", "PROJECT_ID:TOKEN@"),
+        ("memory://u:hunter2@x", "no credentials"),
+    ],
+)
+def test_bad_urls_name_the_problem_and_never_the_secret(url: str, message: str) -> None:
+    with pytest.raises(cacheops.ConfigurationError, match=message) as info:
+        cacheops.connect(url)
+    for secret in ("hunter2", "w@rd", "ss/w"):
+        assert secret not in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_a_known_scheme_without_a_backend_yet_says_so() -> None:
+    from cacheops.backends import REGISTRY
+
+    missing = [scheme for scheme, target in REGISTRY.items() if target is None]
+    for scheme in missing:
+        url = {"memcached": "memcached://h", "memcachier": "memcachier://u:p@h"}.get(
+            scheme, f"{scheme}://p:t@h/c"
+        )
+        with pytest.raises(cacheops.ConfigurationError, match="not available"):
+            cacheops.connect(url)
+
+
+def test_query_options_are_typed_and_checked() -> None:
+    backend = cacheops.connect("memory://?key_prefix=app:&on_error=miss&max_items=5")
+    assert (backend.key_prefix, backend.on_error) == ("app:", "miss")
+    with pytest.raises(cacheops.ConfigurationError, match="unknown option 'colour'"):
+        cacheops.connect("memory://?colour=blue")
+    with pytest.raises(cacheops.ConfigurationError, match="must be one of"):
+        cacheops.connect("memory://?on_error=ignore")
+    with pytest.raises(cacheops.ConfigurationError, match="must be a number"):
+        cacheops.connect("memory://?max_items=lots")
+
+
+def test_keyword_options_override_the_query() -> None:
+    backend = cacheops.connect("memory://?key_prefix=url:", key_prefix="kw:")
+    assert backend.key_prefix == "kw:"
+
+
+def _takes_numeric_secret(*, secret: int) -> None: ...
+
+
+def test_a_secret_option_value_is_never_echoed() -> None:
+    with pytest.raises(cacheops.ConfigurationError, match=r"secret=\*\*\*") as info:
+        coerce_options(_takes_numeric_secret, {"secret": "hunter2"})
+    assert "hunter2" not in str(info.value)
+
+
+def test_environment_order(tmp_path: Path) -> None:
+    env = {
+        "CACHEOPS_URL": "memory://from-url",
+        "MEMCACHIER_SERVERS": "mc.example.com",
+        "MEMCACHIER_USERNAME": "u",
+        "MEMCACHIER_PASSWORD": "p",
+        "IRON_TOKEN": "t",
+        "IRON_PROJECT_ID": "p",
+    }
+    assert from_environment(env, cwd=tmp_path, home=tmp_path).name == "from-url"  # type: ignore[union-attr]
+    del env["CACHEOPS_URL"]
+    config = from_environment(env, cwd=tmp_path, home=tmp_path)
+    assert config is not None and config.scheme == "memcachier"
+    assert config.servers == (Server("mc.example.com", 11211),)
+    del env["MEMCACHIER_SERVERS"]
+    config = from_environment(env, cwd=tmp_path, home=tmp_path)
+    assert config is not None and config.scheme == "ironcache"
+    assert from_environment({}, cwd=tmp_path, home=tmp_path) is None
+
+
+def test_memcachier_servers_without_credentials_is_plain_memcached(tmp_path: Path) -> None:
+    config = from_environment({"MEMCACHIER_SERVERS": "a:1,b:2"}, cwd=tmp_path, home=tmp_path)
+    assert config is not None and config.scheme == "memcached"
+    assert [str(s) for s in config.servers] == ["a:1", "b:2"]
+
+
+def test_iron_settings_follow_the_official_client_precedence(tmp_path: Path) -> None:
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    (home / ".iron.json").write_text(
+        json.dumps({"token": "home-token", "project_id": "home-project", "host": "home-host"})
+    )
+    config = from_environment({}, cwd=cwd, home=home)
+    assert config is not None
+    assert (config.username, config.password, config.servers[0].host) == (
+        "home-project",
+        "home-token",
+        "home-host",
+    )
+    env = {"IRON_TOKEN": "env-token", "IRON_CACHE_TOKEN": "cache-env-token"}
+    config = from_environment(env, cwd=cwd, home=home)
+    assert config is not None and config.password == "cache-env-token"
+    (cwd / "iron.json").write_text(
+        json.dumps({"project_id": "top", "iron_cache": {"project_id": "cwd-project"}})
+    )
+    config = from_environment({**env, "IRON_CACHE_NAME": "sessions"}, cwd=cwd, home=home)
+    assert config is not None
+    assert (config.username, config.password, config.name) == (
+        "cwd-project",
+        "cache-env-token",
+        "sessions",
+    )
+    assert config.name == "sessions"
+    assert "cache-env-token" not in repr(config)
+
+
+def test_iron_http_protocol_maps_to_the_plain_scheme(tmp_path: Path) -> None:
+    env = {
+        "IRON_TOKEN": "t",
+        "IRON_PROJECT_ID": "p",
+        "IRON_PROTOCOL": "http",
+        "IRON_HOST": "127.0.0.1",
+        "IRON_PORT": "8080",
+    }
+    config = from_environment(env, cwd=tmp_path, home=tmp_path)
+    assert config is not None and config.scheme == "ironcache+http"
+    assert config.servers == (Server("127.0.0.1", 8080),)
+
+
+def test_no_configuration_falls_back_to_memory_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("CACHEOPS_URL", "MEMCACHIER_SERVERS", "IRON_TOKEN", "IRON_CACHE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="cacheops"):
+        backend = cacheops.connect()
+    assert backend.scheme == "memory"
+    assert "in-process memory://" in caplog.text
+
+
+def test_connect_reads_cacheops_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHEOPS_URL", "memory://env-named")
+    assert cacheops.connect().location == "memory://env-named"
+    monkeypatch.setenv("CACHEOPS_URL", "bogus://x")
+    with pytest.raises(cacheops.ConfigurationError, match="CACHEOPS_URL: unknown scheme"):
+        cacheops.connect()

@@ -1,0 +1,27 @@
+"""The distribution's shape: what a user can import and rely on."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import cacheops
+
+
+def test_integration_packages_install_as_top_level_names() -> None:
+    for name in ("django_cacheops", "flask_cacheops"):
+        module = importlib.import_module(name)
+        assert Path(module.__file__ or "").parent.name == name
+
+
+def test_package_is_typed() -> None:
+    assert (Path(cacheops.__file__).parent / "py.typed").is_file()
+
+
+def test_core_imports_neither_django_nor_flask() -> None:
+    root = Path(cacheops.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        for framework in ("django", "flask"):
+            assert f"import {framework}" not in text, path
+            assert f"from {framework}" not in text, path
