@@ -68,16 +68,37 @@ VALUES: list[Any] = [
 
 BAD_KEYS: list[Any] = [
     "",
-    "has space",
     "a\r\nflush_all",
     "tab\tkey",
     "nul\x00key",
     "del\x7fkey",
-    "naïve",
     "k" * 251,
     b"bytes-key",
     42,
     None,
+]
+
+#: Keys outside the portable rule that a backend may still carry (``portable_keys_only``).
+NON_PORTABLE_KEYS = ["has space", "naïve", "漢字", "a b+c"]
+
+#: Valid keys built to collide in a careless encoder: each must be its own item.
+ADVERSARIAL_KEYS = [
+    "a+b",
+    "a%20b",
+    "a%2Bb",
+    "a/b",
+    "a%2Fb",
+    "../escape",
+    "..",
+    ".",
+    "?q=1",
+    "#frag",
+    "%",
+    "%%",
+    "a\\b",
+    "items",
+    "increment",
+    "key/increment",
 ]
 
 
@@ -96,6 +117,9 @@ class BackendContract:
     expected_failures: ClassVar[Mapping[str, str]] = {}
     #: Whether another process sees this cache (False for an in-process store).
     shared_across_processes: ClassVar[bool] = True
+    #: Whether keys outside the portable rule (spaces, non-ASCII) are refused. A backend
+    #: that can carry any printable str sets it False and must keep such keys distinct.
+    portable_keys_only: ClassVar[bool] = True
     #: Seconds to wait past a 1-second ttl before it must have expired.
     expiry_wait: ClassVar[float] = 2.2
 
@@ -378,6 +402,29 @@ class BackendContract:
         assert backend.get("a") == "kept"
         assert backend.get("b") is None
 
+    def test_non_portable_keys(self, backend: Backend) -> None:
+        if self.portable_keys_only:
+            for key in NON_PORTABLE_KEYS:
+                with pytest.raises(InvalidKey):
+                    backend.put(key, "v")
+            return
+        for i, key in enumerate(NON_PORTABLE_KEYS):
+            backend.put(key, i)
+        assert backend.get_many(NON_PORTABLE_KEYS) == {
+            k: i for i, k in enumerate(NON_PORTABLE_KEYS)
+        }
+
+    def test_adversarial_keys_are_distinct_items(self, backend: Backend) -> None:
+        for i, key in enumerate(ADVERSARIAL_KEYS):
+            backend.put(key, i)
+        for i, key in enumerate(ADVERSARIAL_KEYS):
+            assert backend.get(key) == i, key
+        assert backend.get_many(ADVERSARIAL_KEYS) == {k: i for i, k in enumerate(ADVERSARIAL_KEYS)}
+        assert backend.delete("a/b") is True
+        assert backend.get("a%2Fb") == ADVERSARIAL_KEYS.index("a%2Fb")
+        assert backend.increment("a+b") == ADVERSARIAL_KEYS.index("a+b") + 1
+        assert backend.get("a%20b") == ADVERSARIAL_KEYS.index("a%20b")
+
     def test_longest_key_is_accepted(self, backend: Backend) -> None:
         key = "k" * backend.max_key_length
         backend.put(key, "v")
@@ -398,7 +445,9 @@ class BackendContract:
         one.delete("k")
         assert two.get("k") == 2
 
-    @pytest.mark.parametrize("key", [k for k in BAD_KEYS if isinstance(k, str) and k])
+    @pytest.mark.parametrize(
+        "key", [k for k in BAD_KEYS if isinstance(k, str) and k] + NON_PORTABLE_KEYS
+    )
     def test_hash_policy_stores_any_str_key(self, make_backend: MakeBackend, key: str) -> None:
         backend = make_backend(key_policy="hash")
         backend.put(key, "hashed")
