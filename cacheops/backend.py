@@ -69,7 +69,7 @@ class Backend(abc.ABC):
     """One cache. See the contract table in the docs for what each backend guarantees."""
 
     #: URL scheme(s) this backend serves; the first names it in errors and stats.
-    scheme: ClassVar[str] = ""
+    scheme: str = ""
     #: Longest key, in UTF-8 bytes, including the prefix.
     max_key_length: ClassVar[int] = 250
     #: Longest ttl the backend stores, in seconds (None: no limit).

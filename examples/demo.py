@@ -1,7 +1,9 @@
 """A worker that caches what it computes: the job cacheops exists for.
 
-Run it with no configuration and it uses an in-process memory:// cache; set CACHEOPS_URL
-(or MEMCACHIER_*, or IRON_*) and the same code runs on that cache instead.
+Run it with no configuration and the same worker code runs on an in-process memory://
+cache and, when the memcached binary is installed, on a local memcached that requires
+MemCachier's login (started and stopped here). Set CACHEOPS_URL (or MEMCACHIER_*, or IRON_*)
+and it runs on that cache instead.
 
     python examples/demo.py
 """
@@ -14,6 +16,7 @@ import os
 import time
 
 import cacheops
+from cacheops.testing.memcached import MemcachedServer, find_memcached
 
 
 def expensive_report(customer_id: int) -> dict[str, object]:
@@ -65,8 +68,16 @@ def main() -> None:
     )
     if configured:
         run(cacheops.connect(), "the configured cache")
-    else:
-        run(cacheops.connect("memory://demo"), "in-process memory cache (no configuration)")
+        return
+    run(cacheops.connect("memory://demo"), "in-process memory cache (no configuration)")
+    if find_memcached() is None:
+        print("\n(memcached is not installed: apt-get install -y memcached to see it run there)")
+        return
+    with MemcachedServer(users={"demo": "demo-password"}) as server:
+        run(
+            cacheops.connect(server.memcachier_url("demo")),
+            "local memcached with MemCachier's login",
+        )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from ..errors import ConfigurationError
 # scheme -> "module:Class"; None marks a scheme this version parses but cannot serve yet.
 REGISTRY: dict[str, str | None] = {
     "memory": "cacheops.backends.memory:MemoryBackend",
-    "memcached": None,
-    "memcachier": None,
+    "memcached": "cacheops.backends.memcache:MemcacheBackend",
+    "memcachier": "cacheops.backends.memcache:MemcacheBackend",
     "ironcache": None,
     "ironcache+http": None,
 }

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks: cacheops against the peers named in the issues, side by side."""

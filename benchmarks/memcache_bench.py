@@ -1,0 +1,85 @@
+"""cacheops on memcached against a bare pymemcache Client, on the same local server.
+
+    python benchmarks/memcache_bench.py [--rounds 15] [--ops 2000]
+
+Both sides wait for the server's reply to a set (pymemcache's default is noreply, which
+does not; cacheops never fire-and-forgets a write), both use TCP_NODELAY. Targets (issue 3):
+single get/put within 1.10x of the bare client; get_many of 100 keys at least 20x faster
+than 100 single gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pymemcache.client.base import Client
+
+import cacheops
+from benchmarks.common import interleaved, report
+from cacheops.testing.memcached import MemcachedServer
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--ops", type=int, default=2000)
+    args = parser.parse_args(argv)
+    value = "v" * 100
+    results = {}
+    with MemcachedServer() as server:
+        bare = Client(server.address, no_delay=True, default_noreply=False)
+        cache = cacheops.connect(server.url)
+        bare.set("bare", value)
+        cache.put("ops", value)
+
+        medians = interleaved(
+            {
+                "pymemcache Client.get": lambda: bare.get("bare"),
+                "cacheops get": lambda: cache.get("ops"),
+            },
+            rounds=args.rounds,
+            ops=args.ops,
+        )
+        results["get"] = report("single get", medians, "pymemcache Client.get")["cacheops get"]
+
+        medians = interleaved(
+            {
+                "pymemcache Client.set": lambda: bare.set("bare", value),
+                "cacheops put": lambda: cache.put("ops", value),
+            },
+            rounds=args.rounds,
+            ops=args.ops,
+        )
+        results["put"] = report("single put", medians, "pymemcache Client.set")["cacheops put"]
+
+        keys = [f"many:{i}" for i in range(100)]
+        cache.put_many({k: value for k in keys})
+
+        def hundred_gets() -> None:
+            for key in keys:
+                cache.get(key)
+
+        medians = interleaved(
+            {
+                "100 x cacheops get": hundred_gets,
+                "cacheops get_many(100)": lambda: cache.get_many(keys),
+            },
+            rounds=args.rounds,
+            ops=max(1, args.ops // 50),
+        )
+        ratios = report("100 keys", medians, "cacheops get_many(100)")
+        results["get_many_speedup"] = ratios["100 x cacheops get"]
+    print(
+        f"\nsummary: get {results['get']:.2f}x, put {results['put']:.2f}x bare pymemcache "
+        f"(target <= 1.10x); get_many(100) {results['get_many_speedup']:.1f}x faster than 100 "
+        "gets (target >= 20x)"
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,471 @@
+"""``memcached://`` and ``memcachier://``: memcached over pymemcache, with MemCachier's login.
+
+Connections are per thread: each thread owns its own pymemcache client (a single-server
+``Client``, or a ``HashClient`` for a cluster), so no lock sits on the hot path and no
+socket is ever shared between threads. A forked child drops the inherited clients and opens
+its own. MemCachier's ASCII login is sent by the client's ``_connect`` hook, so it runs on
+every new connection: the first, each reconnect, and each node of a cluster.
+
+What happens when the connection fails:
+
+- before anything was sent (refused, timed out connecting, login failed): nothing applied,
+  ``BackendUnavailable`` or ``AuthenticationError``;
+- a read after sending: retried once on a fresh connection (a read has no effect to repeat);
+- a write after sending: ``UnknownOutcome``, never resent, because an ``incr`` or ``add``
+  that reached the server must not be applied twice.
+
+An idle connection is checked before use (``stale_after`` seconds), so the first call after
+a server restart reconnects instead of writing into a dead socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from pymemcache.client.base import Client
+from pymemcache.client.hash import HashClient
+from pymemcache.exceptions import (
+    MemcacheClientError,
+    MemcacheError,
+    MemcacheServerError,
+    MemcacheUnexpectedCloseError,
+)
+
+from ..admin.base import Admin
+from ..backend import Backend, CasToken, Item
+from ..config import CacheConfig, Server
+from ..errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    CacheError,
+    ConfigurationError,
+    InvalidKey,
+    NotNumeric,
+    UnknownOutcome,
+    ValueTooLarge,
+)
+from ..serializers import FLAG_INT
+
+_T = TypeVar("_T")
+
+#: memcached reads an expiry over 30 days as an absolute Unix time.
+_RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
+
+
+class _PassThroughSerde:
+    """Values reach pymemcache already encoded as ``(payload, flags)``; hand them through."""
+
+    def serialize(self, key: bytes, value: Item) -> Item:
+        return value
+
+    def deserialize(self, key: bytes, value: bytes, flags: int) -> Item:
+        return value, flags
+
+
+_SERDE = _PassThroughSerde()
+
+
+class _ConnectFailed(ConnectionError):
+    """The connection (or its login) failed before any command was sent.
+
+    An OSError, so pymemcache's HashClient marks the node as failing."""
+
+
+class _NodeSkipped(MemcacheError):  # type: ignore[misc]
+    """HashClient skipped a node it marked as failing, without trying it."""
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = sock.recv(256)
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection during login")
+        data += chunk
+        if len(data) > 4096:
+            break
+    return data.strip()
+
+
+def _login_command(username: str, password: str) -> bytes:
+    payload = password.encode("utf-8")
+    return b"set %s 0 0 %d\r\n%s\r\n" % (username.encode("ascii"), len(payload), payload)
+
+
+class LoginClient(Client):  # type: ignore[misc]
+    """A pymemcache ``Client`` that logs in on every new connection, MemCachier style:
+    ``set <username> 0 0 <len>\\r\\n<password>\\r\\n``, answered ``STORED``."""
+
+    def __init__(
+        self,
+        server: tuple[str, int],
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(server, **kwargs)
+        self._username = username
+        self._password = password
+
+    def __repr__(self) -> str:
+        user = f" user={self._username!r}" if self._username else ""
+        return f"<LoginClient {self.server[0]}:{self.server[1]}{user}>"
+
+    def _connect(self) -> None:
+        where = f"{self.server[0]}:{self.server[1]}"
+        try:
+            super()._connect()
+        except OSError as exc:
+            raise _ConnectFailed(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        if self._username is None or self._password is None:
+            return
+        sock = self.sock
+        try:
+            sock.sendall(_login_command(self._username, self._password))
+            reply = _read_line(sock)
+        except OSError as exc:
+            self.close()
+            raise _ConnectFailed(f"login to {where} failed: {exc.strerror or exc}") from exc
+        if reply != b"STORED":
+            self.close()
+            raise AuthenticationError(
+                f"the server refused the login of user {self._username!r}; check "
+                "MEMCACHIER_USERNAME / MEMCACHIER_PASSWORD (new credentials can take minutes "
+                "to become valid)",
+                backend="memcachier",
+                server=where,
+                server_message=reply.decode("utf-8", "replace")[:200],
+            )
+
+
+class _Cluster(HashClient):  # type: ignore[misc]
+    """HashClient that raises instead of silently returning a default for a node it has
+    marked as failing (its own bookkeeping of failed, dead and rejoining nodes is kept)."""
+
+    def __init__(self, servers: list[tuple[str, int]], *, client_class: Any, **kwargs: Any):
+        self.client_class = client_class  # read by HashClient.__init__ to build each node
+        super().__init__(servers, **kwargs)
+
+    def _safely_run_func(
+        self, client: Any, func: Callable[..., Any], default_val: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        result = super()._safely_run_func(client, func, _NodeSkipped, *args, **kwargs)
+        if result is _NodeSkipped:
+            raise _NodeSkipped(f"{client.server[0]}:{client.server[1]}")
+        return result
+
+
+def _is_stale(sock: socket.socket) -> bool:
+    """An idle connection with something to read has been closed (or broken) by the server."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _add_forever(client: Any, *, key: str, item: Item) -> bool:
+    return bool(client.add(key, item, 0, noreply=False))
+
+
+def _expire(ttl: float | None) -> int:
+    if ttl is None:
+        return 0
+    if ttl == 0.0:
+        return -1
+    seconds = math.ceil(ttl)
+    return seconds if seconds <= _RELATIVE_EXPIRY_LIMIT else int(time.time()) + seconds
+
+
+class MemcacheBackend(Backend):
+    """memcached and MemCachier. Several servers form one consistent-hash cluster."""
+
+    scheme = "memcached"
+
+    def __init__(
+        self,
+        *,
+        servers: tuple[Server, ...] | list[Server],
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout: float = 2.0,
+        timeout: float = 2.0,
+        tls: bool | ssl.SSLContext = False,
+        no_delay: bool = True,
+        stale_after: float = 1.0,
+        retry_attempts: int = 2,
+        retry_timeout: float = 1.0,
+        dead_timeout: float = 30.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        if not servers:
+            raise ConfigurationError("a memcached backend needs at least one server")
+        if username is not None and not self._key_is_valid(username):
+            raise ConfigurationError(
+                "the MemCachier username must be printable ASCII without spaces"
+            )
+        self.servers = tuple(servers)
+        self.username = username
+        self._password = password
+        self.scheme = "memcachier" if username is not None else "memcached"
+        if tls is True:
+            tls = ssl.create_default_context()
+        self._client_kwargs: dict[str, Any] = {
+            "serde": _SERDE,
+            "connect_timeout": connect_timeout,
+            "timeout": timeout,
+            "no_delay": no_delay,
+            "tls_context": tls or None,
+            "default_noreply": False,
+        }
+        self._cluster_kwargs = {
+            "retry_attempts": retry_attempts,
+            "retry_timeout": retry_timeout,
+            "dead_timeout": dead_timeout,
+        }
+        self.stale_after = stale_after
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: CacheConfig, **options: Any) -> MemcacheBackend:
+        return cls(
+            servers=config.servers,
+            username=config.username if config.scheme == "memcachier" else None,
+            password=config.password if config.scheme == "memcachier" else None,
+            **cls.coerce_options(config, options),
+        )
+
+    @property
+    def location(self) -> str:
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{self.scheme}://{user}{','.join(map(str, self.servers))}"
+
+    def _make_admin(self) -> Admin:
+        from ..admin.memcache import MemcacheAdmin
+
+        return MemcacheAdmin(self)
+
+    # -- connections -------------------------------------------------------------------
+
+    def node_client(self, server: Server) -> LoginClient:
+        """A new client for one server (admin commands go to each server in turn)."""
+        return LoginClient(
+            (server.host, server.port),
+            username=self.username,
+            password=self._password,
+            **self._client_kwargs,
+        )
+
+    def _new_client(self) -> Any:
+        client: Any
+        if len(self.servers) == 1:
+            client = self.node_client(self.servers[0])
+        else:
+            client = _Cluster(
+                [(s.host, s.port) for s in self.servers],
+                client_class=partial(LoginClient, username=self.username, password=self._password),
+                **self._client_kwargs,
+                **self._cluster_kwargs,
+            )
+        with self._clients_lock:
+            self._clients.append(client)
+        return client
+
+    def _client(self) -> Any:
+        local = self._local
+        try:
+            client = local.client
+        except AttributeError:
+            client = local.client = self._new_client()
+            local.used = 0.0
+        if isinstance(client, LoginClient):
+            now = time.monotonic()
+            if client.sock is None or (
+                now - local.used > self.stale_after and _is_stale(client.sock)
+            ):
+                self._open(client)
+            local.used = now
+        return client
+
+    def _open(self, client: LoginClient) -> None:
+        client.close()
+        try:
+            client._connect()
+        except _ConnectFailed as exc:
+            raise BackendUnavailable(str(exc), backend=self.scheme) from exc
+
+    def close(self) -> None:
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):  # closing is best effort
+                client.close()
+        self._local = threading.local()
+
+    def _after_fork(self) -> None:
+        # Drop, never close: closing could disturb the parent's TLS sessions.
+        self._clients = []
+        self._clients_lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- running commands ----------------------------------------------------------------
+
+    def _run(self, write: bool, command: Callable[[Any], _T]) -> _T:
+        return self._run_on(self._client(), command, write=write)
+
+    def _run_on(self, client: Any, command: Callable[[Any], _T], *, write: bool = False) -> _T:
+        """Run ``command(client)``, translating pymemcache's errors; a read that lost its
+        connection is retried once on a new one, a write never is."""
+        try:
+            return command(client)
+        except (MemcacheUnexpectedCloseError, ConnectionResetError, BrokenPipeError) as exc:
+            if write:
+                raise self._unknown_outcome(exc) from exc
+            client.close()
+            try:
+                return command(client)
+            except Exception as retry_exc:
+                raise self._translate(retry_exc, write) from retry_exc
+        except CacheError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, write) from exc
+
+    def _unknown_outcome(self, exc: Exception) -> UnknownOutcome:
+        return UnknownOutcome(
+            "the connection was lost after a write was sent; it may or may not have been "
+            "applied, so it was not resent",
+            backend=self.scheme,
+            server_message=str(exc) or type(exc).__name__,
+        )
+
+    def _translate(self, exc: Exception, write: bool) -> CacheError:
+        if isinstance(exc, CacheError):
+            return exc
+        if isinstance(exc, _ConnectFailed):
+            return BackendUnavailable(str(exc), backend=self.scheme)
+        if isinstance(exc, _NodeSkipped):
+            return BackendUnavailable(
+                f"server {exc} failed recently and is skipped until it is retried",
+                backend=self.scheme,
+                server=str(exc),
+            )
+        if isinstance(exc, MemcacheServerError):
+            text = exc.args[0].decode("utf-8", "replace") if exc.args else ""
+            if "too large" in text:
+                return ValueTooLarge(
+                    "the value is over the server's item size",
+                    backend=self.scheme,
+                    server_message=text,
+                )
+            return BackendUnavailable(
+                "the server reported an error", backend=self.scheme, server_message=text
+            )
+        if isinstance(exc, MemcacheClientError):
+            text = exc.args[0].decode("utf-8", "replace") if exc.args else ""
+            if "non-numeric" in text:
+                return NotNumeric(
+                    "the stored value is not a number", backend=self.scheme, server_message=text
+                )
+            if "unauthenticated" in text:
+                return AuthenticationError(
+                    "the server requires a login; use memcachier://",
+                    backend=self.scheme,
+                    server_message=text,
+                )
+            if "bad command line format" in text:
+                return InvalidKey(
+                    "the server refused the key", backend=self.scheme, server_message=text
+                )
+            return CacheError(
+                "the server refused the command", backend=self.scheme, server_message=text
+            )
+        if isinstance(exc, OSError):
+            if write and not isinstance(exc, ConnectionRefusedError):
+                return self._unknown_outcome(exc)
+            return BackendUnavailable(
+                f"memcached did not answer: {exc.strerror or exc}", backend=self.scheme
+            )
+        if isinstance(exc, MemcacheError):
+            return BackendUnavailable(str(exc), backend=self.scheme)
+        return CacheError(f"unexpected error: {exc!r}", backend=self.scheme)
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def _get(self, key: str) -> Item | None:
+        item: Item | None = self._run(False, lambda c: c.get(key))
+        return item
+
+    def _get_many(self, keys: list[str]) -> dict[str, Item]:
+        found: dict[str, Item] = self._run(False, lambda c: c.get_many(keys))
+        return found
+
+    def _set(self, key: str, item: Item, ttl: float | None) -> None:
+        self._run(True, lambda c: c.set(key, item, _expire(ttl), noreply=False))
+
+    def _set_many(self, items: dict[str, Item], ttl: float | None) -> list[str]:
+        failed: list[str] = self._run(
+            True, lambda c: c.set_many(items, _expire(ttl), noreply=False)
+        )
+        return list(failed)
+
+    def _add(self, key: str, item: Item, ttl: float | None) -> bool:
+        return bool(self._run(True, lambda c: c.add(key, item, _expire(ttl), noreply=False)))
+
+    def _replace(self, key: str, item: Item, ttl: float | None) -> bool:
+        return bool(self._run(True, lambda c: c.replace(key, item, _expire(ttl), noreply=False)))
+
+    def _gets(self, key: str) -> tuple[Item, CasToken] | None:
+        item, cas = self._run(False, lambda c: c.gets(key))
+        return None if item is None else (item, int(cas))
+
+    def _cas(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
+        return bool(self._run(True, lambda c: c.cas(key, item, token, _expire(ttl), noreply=False)))
+
+    def _incr(self, key: str, delta: int, default: int | None) -> int | None:
+        def change(c: Any) -> int | None:
+            result = (
+                c.incr(key, delta, noreply=False)
+                if delta >= 0
+                else c.decr(key, -delta, noreply=False)
+            )
+            return None if result is None else int(result)
+
+        for _ in range(5):
+            value = self._run(True, change)
+            if value is not None or default is None:
+                return value
+            # Missing: create it at the start value; if another worker created it first,
+            # add fails and the next incr applies to theirs, so no count is lost.
+            start = max(0, default + delta)
+            item = (str(start).encode(), FLAG_INT)
+            if self._run(True, partial(_add_forever, key=key, item=item)):
+                return start
+        raise BackendUnavailable(
+            f"the counter {key!r} kept disappearing between incr and add", backend=self.scheme
+        )
+
+    def _delete(self, key: str) -> bool:
+        return bool(self._run(True, lambda c: c.delete(key, noreply=False)))
+
+    def _delete_many(self, keys: list[str]) -> None:
+        self._run(True, lambda c: c.delete_many(keys, noreply=False))
+
+    def _touch(self, key: str, ttl: float | None) -> bool:
+        return bool(self._run(True, lambda c: c.touch(key, _expire(ttl), noreply=False)))
+
+    def _clear(self) -> None:
+        self.admin.flush()
