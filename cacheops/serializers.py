@@ -1,7 +1,8 @@
 """Value encoding: every backend stores ``(payload bytes, flags)``.
 
 The flags say how the payload was made, so a reader restores the exact type: a str stays a
-str, bytes stay bytes, and ``1``, ``True`` and ``1.0`` stay distinct. Integers are stored as
+str, bytes stay bytes, and ``1``, ``True`` and ``1.0`` stay distinct. Bytes, str, int and
+unsigned pickles use the flags of pymemcache's default serde. Integers are stored as
 ASCII decimal so memcached's own ``incr``/``decr`` work on them, and str and int are the
 two encodings other clients (and IronCache's native values) understand as they are.
 
@@ -19,12 +20,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigurationError, SerializationError
 
+# The first four match pymemcache's default serde (and so Django's PyMemcacheCache): values
+# written by either are read by the other, so switching to cacheops keeps a cache warm.
 FLAG_BYTES = 0
-FLAG_STR = 1
+FLAG_PICKLE = 1
 FLAG_INT = 2
-FLAG_JSON = 3
-FLAG_PICKLE = 4
-FLAG_SIGNED_PICKLE = 5
+FLAG_STR = 16
+FLAG_JSON = 32
+FLAG_SIGNED_PICKLE = 64
 
 _SIGNATURE_SIZE = hashlib.sha256().digest_size
 

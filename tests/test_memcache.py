@@ -346,3 +346,25 @@ def test_tls(tmp_path: Path) -> None:
         untrusted = cacheops.connect(server.url, tls=True, connect_timeout=1)
         with pytest.raises(cacheops.BackendUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             untrusted.get("secure")
+
+
+def test_values_interoperate_with_pymemcache_default_serde(
+    memcached_server: MemcachedServer, memcached_url: str
+) -> None:
+    from pymemcache.client.base import Client
+    from pymemcache.serde import pickle_serde
+
+    theirs = Client(memcached_server.address, serde=pickle_serde, default_noreply=False)
+    ours = cacheops.connect(memcached_url, serializer="pickle")
+    values = {"s": "text é", "b": b"\x00raw", "i": 42, "t": (1, "two")}
+    for key, value in values.items():
+        theirs.set(f"theirs:{key}", value)
+        ours.put(f"ours:{key}", value)
+    assert ours.get_many([f"theirs:{k}" for k in values]) == {
+        f"theirs:{k}": v for k, v in values.items()
+    }
+    assert theirs.get_many([f"ours:{k}" for k in values]) == {
+        f"ours:{k}": v for k, v in values.items()
+    }
+    assert ours.increment("theirs:i") == 43
+    assert theirs.get("theirs:i") == 43
