@@ -368,3 +368,15 @@ def test_values_interoperate_with_pymemcache_default_serde(
     }
     assert ours.increment("theirs:i") == 43
     assert theirs.get("theirs:i") == 43
+
+
+def test_cluster_node_restarted_mid_use_takes_writes_again() -> None:
+    with MemcachedCluster(2) as cluster:
+        cache = cacheops.connect(cluster.url, stale_after=0)
+        keys = [f"k{i}" for i in range(20)]
+        cache.put_many({k: 1 for k in keys})
+        for server in cluster.servers:
+            server.restart()
+        for key in keys:
+            cache.put(key, 2)  # writes: no UnknownOutcome from a dead socket
+        assert cache.get_many(keys) == {k: 2 for k in keys}

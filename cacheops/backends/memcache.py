@@ -291,13 +291,16 @@ class MemcacheBackend(Backend):
         except AttributeError:
             client = local.client = self._new_client()
             local.used = 0.0
-        if isinstance(client, LoginClient):
-            now = time.monotonic()
-            if client.sock is None or (
-                now - local.used > self.stale_after and _is_stale(client.sock)
-            ):
-                self._open(client)
-            local.used = now
+        now = time.monotonic()
+        if now - local.used > self.stale_after:
+            nodes = client.clients.values() if isinstance(client, _Cluster) else (client,)
+            for node in nodes:
+                if node.sock is not None and _is_stale(node.sock):
+                    node.close()
+        local.used = now
+        if isinstance(client, LoginClient) and client.sock is None:
+            # Connect before sending, so a failure here is known to have applied nothing.
+            self._open(client)
         return client
 
     def _open(self, client: LoginClient) -> None:
