@@ -11,7 +11,8 @@ when it is missing, unless ``CI`` is set, where a missing binary is a failure.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -23,44 +24,38 @@ from .memcached import MemcachedCluster, MemcachedNotInstalled, MemcachedServer
 AUTH_USER = "cacheops"
 AUTH_PASSWORD = "s3cr3t-pa55"
 
+_S = TypeVar("_S", MemcachedServer, MemcachedCluster)
 
-def _missing(exc: MemcachedNotInstalled) -> None:
-    if os.environ.get("CI"):
-        raise exc
-    pytest.skip(str(exc))
+
+def _running(make: Callable[[], _S]) -> Iterator[_S]:
+    """Start what ``make`` builds for the fixture's lifetime; without the memcached binary,
+    skip with the install hint, or fail when ``CI`` is set (CI must have installed it)."""
+    try:
+        server = make()
+    except MemcachedNotInstalled as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    with server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def memcached_server() -> Iterator[MemcachedServer]:
     """A plain memcached on a free loopback port, for the whole session."""
-    try:
-        server = MemcachedServer()
-    except MemcachedNotInstalled as exc:
-        _missing(exc)
-    with server:
-        yield server
+    yield from _running(MemcachedServer)
 
 
 @pytest.fixture(scope="session")
 def memcached_auth_server() -> Iterator[MemcachedServer]:
     """A memcached that requires a login; reach it with ``memcachier_url``."""
-    try:
-        server = MemcachedServer(users={AUTH_USER: AUTH_PASSWORD})
-    except MemcachedNotInstalled as exc:
-        _missing(exc)
-    with server:
-        yield server
+    yield from _running(lambda: MemcachedServer(users={AUTH_USER: AUTH_PASSWORD}))
 
 
 @pytest.fixture(scope="session")
 def memcached_cluster() -> Iterator[MemcachedCluster]:
     """Three plain memcached servers."""
-    try:
-        cluster = MemcachedCluster(3)
-    except MemcachedNotInstalled as exc:
-        _missing(exc)
-    with cluster:
-        yield cluster
+    yield from _running(lambda: MemcachedCluster(3))
 
 
 @pytest.fixture
