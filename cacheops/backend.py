@@ -202,7 +202,7 @@ class Backend(abc.ABC):
             return 0.0
         if self.max_ttl is not None and ttl > self.max_ttl:
             raise InvalidTTL(
-                f"ttl {ttl} s is over this backend's maximum of {self.max_ttl:g} s",
+                f"ttl {ttl:,} s is over this backend's maximum of {self.max_ttl:,.0f} s",
                 backend=self.scheme,
             )
         return float(ttl)

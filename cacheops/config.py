@@ -29,7 +29,12 @@ IRON_API_VERSION = "1"
 DEFAULT_IRON_CACHE_NAME = "cache"
 
 SCHEMES = ("memory", "memcached", "memcachier", "ironcache", "ironcache+http")
-_DEFAULT_PORTS = {"memcached": MEMCACHE_PORT, "memcachier": MEMCACHE_PORT}
+_DEFAULT_PORTS = {
+    "memcached": MEMCACHE_PORT,
+    "memcachier": MEMCACHE_PORT,
+    "ironcache": 443,
+    "ironcache+http": 80,
+}
 _SECRET_OPTIONS = frozenset({"secret", "password", "token"})
 
 

@@ -1,8 +1,9 @@
 """A worker that caches what it computes: the job cacheops exists for.
 
 Run it with no configuration and the same worker code runs on an in-process memory://
-cache and, when the memcached binary is installed, on a local memcached that requires
-MemCachier's login (started and stopped here). Set CACHEOPS_URL (or MEMCACHIER_*, or IRON_*)
+cache, on a local IronCache-compatible server over real HTTP and, when the memcached binary
+is installed, on a local memcached that requires MemCachier's login (each started and
+stopped here). Set CACHEOPS_URL (or MEMCACHIER_*, or IRON_*)
 and it runs on that cache instead.
 
     python examples/demo.py
@@ -16,6 +17,7 @@ import os
 import time
 
 import cacheops
+from cacheops.testing.ironcache_server import IronCacheServer
 from cacheops.testing.memcached import MemcachedServer, find_memcached
 
 
@@ -55,9 +57,13 @@ def run(cache: cacheops.Backend, label: str) -> None:
     print(f"jobs done (atomic counter): {jobs}")
     stats = cache.admin.stats()
     rate = f"{stats.hit_rate:.0%}" if stats.hit_rate is not None else "n/a"
+
+    def show(value: int | None) -> str:
+        return "n/a" if value is None else str(value)
+
     print(
-        f"stats: hits={stats.hits} misses={stats.misses} hit rate={rate} "
-        f"items={stats.items} bytes={stats.bytes}"
+        f"stats: hits={show(stats.hits)} misses={show(stats.misses)} hit rate={rate} "
+        f"items={show(stats.items)} bytes={show(stats.bytes)}"
     )
 
 
@@ -70,6 +76,8 @@ def main() -> None:
         run(cacheops.connect(), "the configured cache")
         return
     run(cacheops.connect("memory://demo"), "in-process memory cache (no configuration)")
+    with IronCacheServer() as iron:
+        run(cacheops.connect(iron.url("demo")), "local IronCache-compatible server (REST)")
     if find_memcached() is None:
         print("\n(memcached is not installed: apt-get install -y memcached to see it run there)")
         return

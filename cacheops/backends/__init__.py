@@ -12,8 +12,8 @@ REGISTRY: dict[str, str | None] = {
     "memory": "cacheops.backends.memory:MemoryBackend",
     "memcached": "cacheops.backends.memcache:MemcacheBackend",
     "memcachier": "cacheops.backends.memcache:MemcacheBackend",
-    "ironcache": None,
-    "ironcache+http": None,
+    "ironcache": "cacheops.backends.ironcache:IronCacheBackend",
+    "ironcache+http": "cacheops.backends.ironcache:IronCacheBackend",
 }
 
 

@@ -519,7 +519,7 @@ class BackendContract:
 
     # -- admin -------------------------------------------------------------------------
 
-    def test_admin_stats_and_flush(self, backend: Backend) -> None:
+    def test_admin_stats_count_hits_misses_and_items(self, backend: Backend) -> None:
         before = backend.admin.stats()
         backend.put("k", "v")
         backend.get("k")
@@ -531,8 +531,11 @@ class BackendContract:
         assert after.misses >= before.misses + 1
         assert after.items is not None and after.items >= 1
         assert after.servers
+
+    def test_admin_flush_empties_the_cache(self, backend: Backend) -> None:
+        backend.put_many({"k": "v", "n": 1})
         backend.admin.flush()
-        assert backend.get("k") is None
+        assert backend.get_many(["k", "n"]) == {}
 
     def test_admin_info_names_the_backend(self, backend: Backend) -> None:
         info = backend.admin.info()

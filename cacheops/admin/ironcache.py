@@ -1,0 +1,145 @@
+"""Admin for IronCache: the common flush/stats/info, plus the cache management endpoints.
+
+It shares the backend's :class:`~cacheops.http.HTTPClient` (session, retries, errors), so
+it needs no credentials of its own: ``connect("ironcache://...").admin``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CacheError
+from .base import Admin, ServerStats, Stats
+
+if TYPE_CHECKING:
+    from ..backends.ironcache import IronCacheBackend
+
+log = logging.getLogger("cacheops")
+
+#: Pagination limits of the IronCache API: ``per_page`` and ``page`` are at most 100.
+PER_PAGE = 100
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    """One entry of the project's cache list."""
+
+    name: str
+    project_id: str
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What IronCache says about one cache. ``size`` is its number of items."""
+
+    name: str
+    size: int | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+class IronCacheAdmin(Admin):
+    """Operations on IronCache caches of the backend's project."""
+
+    def __init__(self, backend: IronCacheBackend) -> None:
+        self._backend = backend
+        self._http = backend.http
+
+    def __repr__(self) -> str:
+        return f"<IronCacheAdmin {self._backend.location}>"
+
+    # -- the common interface
+
+    def flush(self) -> None:
+        """Remove every item of the backend's cache."""
+        self._backend.clear()
+
+    def stats(self) -> Stats:
+        """The item count from the cache's info; IronCache keeps no hit, miss, byte or
+        eviction counters, so those are None."""
+        info = self.cache_info()
+        raw: dict[str, Any] = dict(info.raw) if info is not None else {"size": 0}
+        return Stats(
+            backend=self._backend.scheme,
+            items=info.size if info is not None else 0,
+            servers=(ServerStats(self._backend.server, raw),),
+        )
+
+    def info(self) -> dict[str, Any]:
+        """Where the cache is and its limits (no request is made; never the token)."""
+        backend = self._backend
+        return {
+            "backend": backend.scheme,
+            "location": backend.location,
+            "server": backend.server,
+            "project_id": backend.project_id,
+            "cache": backend.cache,
+            "api_version": backend.api_version,
+            "max_value_size": backend.max_value_size,
+            "max_ttl": backend.max_ttl,
+            "max_key_length": backend.max_key_length,
+        }
+
+    # -- IronCache's own endpoints
+
+    def list_caches(self) -> list[CacheSummary]:
+        """Every cache of the project, following the pages to the end."""
+        caches: list[CacheSummary] = []
+        for page in range(MAX_PAGE + 1):
+            reply = self._http.request("GET", "caches", params={"page": page, "per_page": PER_PAGE})
+            entries = reply.data if isinstance(reply.data, list) else None
+            if entries is None:
+                raise CacheError(
+                    "IronCache answered the cache list with something other than a list",
+                    backend=self._backend.scheme,
+                    server=self._backend.server,
+                    status=reply.status,
+                )
+            for entry in entries:
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    project = entry.get("project_id")
+                    caches.append(
+                        CacheSummary(
+                            entry["name"],
+                            project if isinstance(project, str) else self._backend.project_id,
+                        )
+                    )
+            if len(entries) < PER_PAGE:
+                return caches
+        log.warning(
+            "IronCache lists at most %d pages of %d caches; the project has more",
+            MAX_PAGE + 1,
+            PER_PAGE,
+        )
+        return caches
+
+    def cache_info(self, name: str | None = None) -> CacheInfo | None:
+        """Information about ``name`` (default: the backend's cache); None when the cache
+        does not exist (IronCache creates a cache on its first put)."""
+        name = self._backend.cache if name is None else name
+        reply = self._http.request("GET", self._backend.cache_path(name), allow=(404,))
+        if reply.status == 404:
+            return None
+        raw = reply.data if isinstance(reply.data, dict) else {}
+        return CacheInfo(name, _as_int(raw.get("size")), raw)
+
+    def clear(self, name: str | None = None) -> None:
+        """Remove every item of ``name`` (default: the backend's cache). Cannot be undone."""
+        self._backend.clear_cache(self._backend.cache if name is None else name)
+
+    def delete_cache(self, name: str) -> bool:
+        """Delete the cache ``name`` and its items; False when there was no such cache.
+        The name is required: deleting a cache is never a default."""
+        reply = self._http.request("DELETE", self._backend.cache_path(name), allow=(404,))
+        return reply.ok

@@ -1,0 +1,457 @@
+"""The shared HTTP layer, over real loopback HTTP against the local IronCache server.
+
+A second, tiny server in this file records request headers and echoes them back, for what
+the IronCache server does not show (User-Agent, the Authorization header's exact form).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+from urllib3.util.retry import RequestHistory
+
+import cacheops
+from cacheops.errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    CacheError,
+    ConfigurationError,
+    PermissionDenied,
+    UnknownOutcome,
+    ValueTooLarge,
+)
+from cacheops.http import HTTPClient, Reply, _Retry, quote_segment
+from cacheops.testing.ironcache_server import IronCacheServer
+from cacheops.testing.net import free_port
+
+ITEM = "caches/c/items/k"
+
+
+@pytest.fixture
+def server(ironcache_server: IronCacheServer, ironcache_url: str) -> IronCacheServer:
+    return ironcache_server  # emptied and fault-free by ironcache_url
+
+
+def make_client(server: IronCacheServer, **options: Any) -> HTTPClient:
+    options.setdefault("backoff_factor", 0.01)
+    return HTTPClient(
+        f"{server.base_url}/projects/{server.project_id}",
+        backend="test",
+        auth=lambda: f"OAuth {server.token}",
+        **options,
+    )
+
+
+@pytest.fixture
+def client(server: IronCacheServer) -> Iterator[HTTPClient]:
+    c = make_client(server)
+    yield c
+    c.close()
+
+
+def methods(server: IronCacheServer) -> list[tuple[str, int | None]]:
+    return [(r.method, r.status) for r in server.requests]
+
+
+# -- paths ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "encoded"),
+    [
+        ("plain-key_1.~", "plain-key_1.~"),
+        ("a b", "a%20b"),
+        ("a+b", "a%2Bb"),
+        ("a/b", "a%2Fb"),
+        ("?q=1#f", "%3Fq%3D1%23f"),
+        ("100%", "100%25"),
+        ("naïve", "na%C3%AFve"),
+        (".", "%2E"),
+        ("..", "%2E%2E"),
+        ("...", "..."),
+        ("../x", "..%2Fx"),
+    ],
+)
+def test_quote_segment(text: str, encoded: str) -> None:
+    assert quote_segment(text) == encoded
+
+
+def test_the_path_is_sent_exactly_as_encoded(client: HTTPClient, server: IronCacheServer) -> None:
+    # requests on its own would turn %2E%2E back into ".." and then drop the segment.
+    for key in ("..", ".", "a b", "a+b"):
+        client.request("PUT", f"caches/c/items/{quote_segment(key)}", json={"value": key})
+        sent = server.requests[-1]
+        assert sent.path == f"/1/projects/{server.project_id}/caches/c/items/{quote_segment(key)}"
+        assert sent.key == key
+    assert server.items("c") == {k: k for k in ("..", ".", "a b", "a+b")}
+
+
+# -- replies -------------------------------------------------------------------------------
+
+
+def test_a_2xx_reply_is_returned_with_exact_big_integers(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    assert client.request("PUT", ITEM, json={"value": 1}).status == 200
+    reply = client.request("GET", ITEM)
+    assert isinstance(reply, Reply) and reply.ok
+    cas = reply.data["cas"]
+    assert type(cas) is int and cas > 2**53 and float(cas) != cas
+
+
+def test_an_allowed_status_is_returned_not_raised(client: HTTPClient) -> None:
+    reply = client.request("GET", ITEM, allow=(404,))
+    assert (reply.status, reply.message) == (404, "Cache not found.")
+    with pytest.raises(CacheError) as info:
+        client.request("GET", ITEM)
+    assert (info.value.status, info.value.server_message) == (404, "Cache not found.")
+
+
+def test_the_error_hook_decides_first(server: IronCacheServer) -> None:
+    def hook(reply: Reply, method: str, path: str) -> CacheError | None:
+        return PermissionDenied(f"hooked {method} {path} {reply.status}")
+
+    client = make_client(server, error_hook=hook)
+    with pytest.raises(PermissionDenied, match="hooked GET caches/c/items/k 404"):
+        client.request("GET", ITEM, allow=(404,))
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthenticationError), (403, PermissionDenied), (413, ValueTooLarge), (400, CacheError)],
+)
+def test_error_statuses_map_to_the_error_tree_with_the_server_message(
+    client: HTTPClient, server: IronCacheServer, status: int, error: type[CacheError]
+) -> None:
+    server.faults.fail_next(1, status)
+    with pytest.raises(error) as info:
+        client.request("GET", ITEM)
+    exc = info.value
+    assert type(exc) is error
+    assert exc.status == status
+    assert exc.server == f"127.0.0.1:{server.port}"
+    assert exc.backend == "test"
+    assert exc.server_message is not None and "injected fault" in exc.server_message
+    assert len(server.requests) == 1  # not retried
+
+
+def test_the_servers_own_too_large_answer_is_value_too_large(server: IronCacheServer) -> None:
+    client = make_client(server, max_body_size=None)
+    with pytest.raises(ValueTooLarge) as info:
+        client.request("PUT", ITEM, json={"value": "x" * 1_100_000})
+    assert info.value.status == 400
+    assert "too large" in (info.value.server_message or "")
+
+
+def test_max_body_size_refuses_before_sending(server: IronCacheServer) -> None:
+    client = make_client(server, max_body_size=100)
+    with pytest.raises(ValueTooLarge, match="100"):
+        client.request("PUT", ITEM, json={"value": "x" * 100})
+    assert server.requests == []
+
+
+def test_a_500_is_unavailable_for_an_idempotent_request_and_unknown_for_a_post(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    server.faults.fail_next(1, 500)
+    with pytest.raises(BackendUnavailable) as info:
+        client.request("GET", ITEM)
+    assert type(info.value) is BackendUnavailable and info.value.status == 500
+    server.faults.fail_next(1, 500)
+    with pytest.raises(UnknownOutcome):
+        client.request("POST", f"{ITEM}/increment", json={"amount": 1})
+    assert methods(server) == [("GET", 500), ("POST", 500)]  # 500 is never retried
+
+
+# -- retries -------------------------------------------------------------------------------
+
+
+def test_503s_are_retried_then_succeed(client: HTTPClient, server: IronCacheServer) -> None:
+    server.faults.fail_next(2, 503)
+    assert client.request("PUT", ITEM, json={"value": 1}).ok
+    assert methods(server) == [("PUT", 503), ("PUT", 503), ("PUT", 200)]
+
+
+def test_a_503_post_is_retried_since_it_was_not_applied(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    server.faults.fail_next(2, 503)
+    reply = client.request("POST", f"{ITEM}/increment", json={"amount": 5})
+    assert reply.data["value"] == 5
+    assert server.items("c") == {"k": 5}
+    assert methods(server) == [("POST", 503), ("POST", 503), ("POST", 201)]
+
+
+def test_retries_are_bounded_by_count(server: IronCacheServer) -> None:
+    client = make_client(server, retries=2)
+    server.faults.fail_next(10, 503)
+    with pytest.raises(BackendUnavailable) as info:
+        client.request("GET", ITEM)
+    assert info.value.status == 503
+    assert "injected fault" in (info.value.server_message or "")
+    assert len(server.requests) == 3
+    server.reset()
+    server.faults.fail_next(1, 503)
+    with pytest.raises(BackendUnavailable):
+        make_client(server, retries=0).request("GET", ITEM)
+    assert len(server.requests) == 1
+
+
+def test_retries_are_bounded_by_time(server: IronCacheServer) -> None:
+    # Eight retries would wait 0.02 * (1 + 2 + ... + 128) = 5.1 s; the deadline cuts that.
+    client = make_client(server, retries=8, retry_deadline=0.4, backoff_factor=0.02)
+    server.faults.fail_next(100, 503)
+    start = time.monotonic()
+    with pytest.raises(BackendUnavailable) as info:
+        client.request("GET", ITEM)
+    elapsed = time.monotonic() - start
+    assert 0.2 < elapsed < 1.2
+    assert 3 <= len(server.requests) < 9
+    assert info.value.status == 503
+
+
+def test_retry_after_is_honoured(client: HTTPClient, server: IronCacheServer) -> None:
+    server.faults.fail_next(1, 503, retry_after=0.4)
+    start = time.monotonic()
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert time.monotonic() - start >= 0.4
+    assert len(server.requests) == 2
+
+
+def test_a_retry_after_past_the_deadline_fails_at_once(server: IronCacheServer) -> None:
+    client = make_client(server, retry_deadline=2.0)
+    server.faults.fail_next(1, 503, retry_after=30)
+    start = time.monotonic()
+    with pytest.raises(BackendUnavailable):
+        client.request("GET", ITEM)
+    assert time.monotonic() - start < 1.0
+    assert len(server.requests) == 1
+
+
+def test_backoff_grows_exponentially_with_jitter_from_the_first_retry() -> None:
+    retry = _Retry(total=10, backoff_factor=0.1, backoff_jitter=0.1)
+    assert retry.get_backoff_time() == 0.0
+    failure = RequestHistory("GET", "/", None, 503, None)
+    for errors, low in ((1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8)):
+        later = retry.new(history=(failure,) * errors)
+        waits = {later.get_backoff_time() for _ in range(20)}
+        assert all(low <= w <= low + 0.1 for w in waits)
+        assert len(waits) > 1  # jitter
+
+
+def test_a_dropped_get_is_resent(client: HTTPClient, server: IronCacheServer) -> None:
+    server.faults.drop_before(1)
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert [r.fault for r in server.requests] == ["drop_before", None]
+
+
+def test_a_post_whose_reply_was_lost_is_never_resent(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    server.faults.drop_after_apply(1, methods=("POST",))
+    with pytest.raises(UnknownOutcome) as info:
+        client.request("POST", f"{ITEM}/increment", json={"amount": 1})
+    assert isinstance(info.value, BackendUnavailable)
+    assert server.items("c") == {"k": 1}
+    assert len(server.requests) == 1
+
+
+def test_idempotent_can_be_overridden_both_ways(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    server.faults.drop_after_apply(1, methods=("PUT",))
+    with pytest.raises(UnknownOutcome):
+        client.request("PUT", ITEM, json={"value": 1, "add": True}, idempotent=False)
+    assert len(server.requests) == 1
+    server.clear_requests()
+    server.faults.drop_after_apply(1, methods=("POST",))
+    assert client.request("POST", "caches/c/clear", idempotent=True).ok
+    assert [r.fault for r in server.requests] == ["drop_after_apply", None]
+
+
+def test_a_read_timeout_on_a_post_is_unknown_and_on_a_get_is_retried(
+    server: IronCacheServer,
+) -> None:
+    client = make_client(server, timeout=0.15, retries=2)
+    server.faults.latency = 0.4
+    with pytest.raises(UnknownOutcome, match="no reply"):
+        client.request("POST", f"{ITEM}/increment", json={"amount": 1})
+    time.sleep(0.5)
+    assert [r.method for r in server.requests] == ["POST"]
+    server.clear_requests()
+    with pytest.raises(BackendUnavailable) as info:
+        client.request("GET", ITEM)
+    assert type(info.value) is BackendUnavailable
+    assert "no reply" in str(info.value) and "0.15 s" in str(info.value)
+    server.faults.latency = 0
+    time.sleep(0.5)
+    assert [r.method for r in server.requests] == ["GET"] * 3
+
+
+def test_a_refused_connection_is_retried_and_unavailable_even_for_a_post() -> None:
+    port = free_port()
+    client = HTTPClient(f"http://127.0.0.1:{port}/1", backend="test", retries=2)
+    start = time.monotonic()
+    with pytest.raises(BackendUnavailable) as info:
+        client.request("POST", "x", json={"amount": 1})
+    elapsed = time.monotonic() - start
+    # Refused means never sent: not UnknownOutcome, and retried after 0.1 + 0.2 s.
+    assert type(info.value) is BackendUnavailable
+    assert f"cannot connect to 127.0.0.1:{port}" in str(info.value)
+    assert 0.3 <= elapsed < 2.0
+
+
+# -- the session ---------------------------------------------------------------------------
+
+
+def test_the_pool_serves_threaded_workers_without_discarding_connections(
+    server: IronCacheServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hammer(client: HTTPClient) -> None:
+        def work() -> None:
+            for _ in range(15):
+                client.request("GET", ITEM, allow=(404,))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    full = "Connection pool is full"
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        hammer(make_client(server, pool_size=8))
+    assert not [r for r in caplog.records if full in r.getMessage()]
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        hammer(make_client(server, pool_size=1))
+    assert [r for r in caplog.records if full in r.getMessage()]
+
+
+def test_close_then_reuse_reconnects(client: HTTPClient) -> None:
+    first = client.session()
+    client.close()
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert client.session() is not first
+
+
+def test_a_forked_child_builds_its_own_session(client: HTTPClient) -> None:
+    client.request("PUT", ITEM, json={"value": "parent"})
+    parent_session = client.session()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            own = client.session()
+            reply = client.request("GET", ITEM)
+            if own is not parent_session and reply.data["value"] == "parent":
+                code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client.session() is parent_session
+    assert client.request("GET", ITEM).data["value"] == "parent"
+
+
+def test_the_token_goes_only_in_the_authorization_header(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    client.request("PUT", ITEM, json={"value": 1})
+    client.request("GET", "caches", params={"page": 0})
+    assert [r.auth for r in server.requests] == ["header", "header"]
+    assert all(server.token not in r.path and "oauth" not in r.path for r in server.requests)
+    assert server.token not in repr(client)
+
+
+def test_bad_construction_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        HTTPClient("ftp://example.com/1", backend="test")
+    with pytest.raises(ConfigurationError):
+        HTTPClient("https://user:secret@example.com/1", backend="test")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        HTTPClient("https://example.com/1", backend="test", timeout=0)
+    with pytest.raises(ConfigurationError, match="pool_size"):
+        HTTPClient("https://example.com/1", backend="test", pool_size=0)
+    assert HTTPClient("https://example.com/1", backend="test").server == "example.com:443"
+
+
+# -- headers, seen by a recording server ---------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        headers = dict(self.headers.items())
+        type(self).seen.append({"path": self.path, **headers})
+        # Echo the Authorization header back in an error, as a careless server might.
+        data = json.dumps({"msg": f"echo {headers.get('Authorization')}"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    _Recorder.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_headers_name_the_library_and_carry_the_token_only_there(recorder: str) -> None:
+    token = "s3cret-token-value"
+    client = HTTPClient(recorder, backend="test", auth=lambda: f"OAuth {token}")
+    with pytest.raises(CacheError) as info:
+        client.request("PUT", "items/a%20b", json={"value": "ü"})
+    seen = _Recorder.seen[-1]
+    assert seen["User-Agent"].startswith(f"cacheops/{cacheops.__version__} ")
+    assert seen["Authorization"] == f"OAuth {token}"
+    assert seen["Content-Type"] == "application/json"
+    assert seen["Accept"] == "application/json"
+    assert seen["path"] == "/1/items/a%20b"
+    # The server echoed the token: it is scrubbed from the error.
+    assert token not in str(info.value) and token not in repr(info.value.args)
+    assert info.value.server_message == "echo OAuth ***"
+
+
+def test_proxy_settings_come_from_the_environment_when_the_session_is_built(
+    client: HTTPClient, server: IronCacheServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    client.close()
+    with pytest.raises(BackendUnavailable, match="through the proxy"):
+        client.request("GET", ITEM, allow=(404,))
+    monkeypatch.delenv("HTTP_PROXY")
+    with pytest.raises(BackendUnavailable, match="Connection refused"):
+        client.request("GET", ITEM, allow=(404,))  # the same session keeps its settings
+    assert server.requests == []
+    client.close()
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert len(server.requests) == 1
