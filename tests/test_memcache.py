@@ -101,6 +101,25 @@ def test_every_pooled_thread_connection_logs_in(
     assert int(memcached_auth_server.stats()["auth_cmds"]) - before >= 5
 
 
+def test_a_thread_that_ends_closes_its_connection(
+    memcached_server: MemcachedServer, memcached_url: str
+) -> None:
+    """A thread per task (Django's runserver: a thread per request) must not leave one open
+    connection behind per thread."""
+    cache = cacheops.connect(memcached_url)
+    cache.put("k", 1)  # this thread's connection, kept
+    baseline = int(memcached_server.stats()["curr_connections"])
+    for _ in range(30):
+        thread = threading.Thread(target=cache.get, args=("k",))
+        thread.start()
+        thread.join()
+    deadline = time.monotonic() + 5
+    while (now := int(memcached_server.stats()["curr_connections"])) > baseline:
+        assert time.monotonic() < deadline, f"{now - baseline} connections left open"
+        time.sleep(0.05)
+    assert cache.get("k") == 1  # the long-lived thread's connection still works
+
+
 # -- failures ----------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -165,6 +166,21 @@ class _Cluster(HashClient):  # type: ignore[misc]
         return result
 
 
+class _Closer:
+    """Kept in a thread's locals beside its client: when the thread ends and its locals are
+    dropped, the connection is closed rather than left open with nothing to use it (a
+    thread per request, as in Django's runserver, would otherwise leak one per request)."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # closing is best effort
+            self.client.close()
+
+
 def _is_stale(sock: socket.socket) -> bool:
     """An idle connection with something to read has been closed (or broken) by the server."""
     try:
@@ -236,7 +252,8 @@ class MemcacheBackend(Backend):
         }
         self.stale_after = stale_after
         self._local = threading.local()
-        self._clients: list[Any] = []
+        # Weak: a thread's client lives as long as the thread (see _Closer).
+        self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self._clients_lock = threading.Lock()
 
     @classmethod
@@ -281,7 +298,7 @@ class MemcacheBackend(Backend):
                 **self._cluster_kwargs,
             )
         with self._clients_lock:
-            self._clients.append(client)
+            self._clients.add(client)
         return client
 
     def _client(self) -> Any:
@@ -290,6 +307,7 @@ class MemcacheBackend(Backend):
             client = local.client
         except AttributeError:
             client = local.client = self._new_client()
+            local.closer = _Closer(client)
             local.used = 0.0
         now = time.monotonic()
         if now - local.used > self.stale_after:
@@ -312,7 +330,7 @@ class MemcacheBackend(Backend):
 
     def close(self) -> None:
         with self._clients_lock:
-            clients, self._clients = self._clients, []
+            clients, self._clients = list(self._clients), weakref.WeakSet()
         for client in clients:
             with contextlib.suppress(Exception):  # closing is best effort
                 client.close()
@@ -320,7 +338,7 @@ class MemcacheBackend(Backend):
 
     def _after_fork(self) -> None:
         # Drop, never close: closing could disturb the parent's TLS sessions.
-        self._clients = []
+        self._clients = weakref.WeakSet()
         self._clients_lock = threading.Lock()
         self._local = threading.local()
 

@@ -1,0 +1,364 @@
+"""``CacheopsCache``: a Django ``CACHES`` backend over any cacheops URL.
+
+    CACHES = {
+        "default": {
+            "BACKEND": "django_cacheops.CacheopsCache",
+            "LOCATION": "memcachier://USER:PASS@mc1.example.com:11211",  # or omit: environment
+            "OPTIONS": {"secret": SECRET_KEY},  # cacheops options, passed to connect()
+        }
+    }
+
+Django's cache semantics hold exactly (timeouts, keys, versions, errors), whatever the cache
+behind it; see ``docs/django.md`` for the choices made where Django leaves room.
+
+Django builds one cache object per thread and per async context. Objects with the same
+LOCATION and OPTIONS share one cacheops backend per process, which is thread-safe and keeps
+its connections open between requests: ``memory://`` is then one store per process, as
+LocMemCache is, and memcached connections are not reopened for every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, NoReturn, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.core.cache.backends.base import (
+    DEFAULT_TIMEOUT,
+    MEMCACHE_MAX_KEY_LENGTH,
+    BaseCache,
+    InvalidCacheKey,
+    memcache_key_warnings,
+)
+from django.core.exceptions import ImproperlyConfigured
+
+import cacheops
+from cacheops import (
+    Backend,
+    CacheError,
+    ConfigurationError,
+    InvalidKey,
+    KeyNotFound,
+    NotNumeric,
+    SerializationError,
+    ValueTooLarge,
+)
+
+log = logging.getLogger("django_cacheops")
+
+_T = TypeVar("_T")
+
+#: Defaults under OPTIONS: pickle, as Django's own backends; and keys Django accepts that the
+#: backend cannot carry as they are (non-ASCII on memcached) stored under a digest.
+DEFAULT_OPTIONS: Mapping[str, Any] = {"serializer": "pickle", "key_policy": "hash"}
+
+# The characters Django's memcached backends refuse in a key (whitespace and controls).
+_MEMCACHE_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+# One backend per (LOCATION, OPTIONS) in the process, shared by every cache object.
+_backends: dict[Hashable, Backend] = {}
+_backends_lock = threading.Lock()
+_ENV_PREFIXES = ("CACHEOPS_", "MEMCACHIER_", "IRON_")
+
+
+def _freeze(value: Any) -> Hashable:
+    """A hashable stand-in for an option value, equal for equal settings."""
+    if isinstance(value, Mapping):
+        return ("mapping", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return ("sequence", tuple(_freeze(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return ("set", frozenset(_freeze(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("object", id(value))
+    return value  # type: ignore[no-any-return]
+
+
+def _environment() -> Hashable:
+    """What ``connect()`` reads when given no URL (files such as iron.json aside)."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)))
+
+
+def _shared_backend(location: str | None, options: Mapping[str, Any]) -> Backend:
+    """The process's backend for ``location`` (None: the environment) and ``options``, built
+    on first use. ``connect()`` only validates configuration: this never touches the network.
+    """
+    key = (location or _environment(), _freeze(dict(options)))
+    backend = _backends.get(key)
+    if backend is None:
+        with _backends_lock:
+            backend = _backends.get(key)
+            if backend is None:
+                backend = _backends[key] = cacheops.connect(location, **options)
+    return backend
+
+
+class CacheopsCache(BaseCache):
+    """Django's cache API over a cacheops backend.
+
+    ``LOCATION``: a cacheops URL (``memory://``, ``memcached://``, ``memcachier://``,
+    ``ironcache://``); empty or omitted, the environment as ``cacheops.connect()`` reads it.
+    ``OPTIONS``: cacheops options (``secret``, ``key_policy``, ``timeout``, ...); the
+    defaults are ``serializer="pickle"`` and ``key_policy="hash"``.
+    """
+
+    def __init__(self, location: str, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        options = {**DEFAULT_OPTIONS, **(params.get("OPTIONS") or {})}
+        self._location = location or None  # may hold a password: never shown
+        try:
+            self.backend: Backend = _shared_backend(self._location, options)
+        except ConfigurationError as exc:
+            # The message names the problem and never holds a password or token.
+            raise ImproperlyConfigured(f"CacheopsCache: {exc}") from None
+        self._max_ttl = self.backend.max_ttl
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.backend.location}>"
+
+    # -- keys and timeouts -----------------------------------------------------------
+
+    def validate_key(self, key: str) -> None:
+        """Raise InvalidCacheKey for a key memcached cannot carry, as Django's memcached
+        backends do, on every backend: code tested on ``memory://`` then never meets a key
+        that production refuses."""
+        if len(key) > MEMCACHE_MAX_KEY_LENGTH or _MEMCACHE_UNSAFE.search(key):
+            for warning in memcache_key_warnings(key):
+                raise InvalidCacheKey(warning)
+
+    def get_backend_timeout(self, timeout: Any = DEFAULT_TIMEOUT) -> float | None:
+        """The cacheops ttl for a Django timeout: None is forever, 0 or less is "do not
+        cache" (cacheops: expire at once), and a ttl over what the backend can store is
+        shortened to its maximum (a cache may always forget an entry early)."""
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.default_timeout
+        if timeout is None:
+            return None
+        if timeout <= 0:
+            return 0.0
+        if self._max_ttl is not None and timeout > self._max_ttl:
+            return self._max_ttl
+        return timeout  # type: ignore[no-any-return]
+
+    # -- the cache API ---------------------------------------------------------------
+
+    def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            return self.backend.add(made, value, self.get_backend_timeout(timeout))
+        except CacheError as exc:
+            _reraise(exc)
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            return self.backend.get(made, default)
+        except SerializationError as exc:
+            return self._unreadable(made, exc, default)
+        except CacheError as exc:
+            _reraise(exc)
+
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> None:
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            self.backend.put(made, value, self.get_backend_timeout(timeout))
+        except ValueTooLarge:
+            # As with Django's memcached backends, a failed set leaves no stale value behind
+            # (the cached_db session backend relies on it).
+            self.backend.delete(made)
+            raise
+        except CacheError as exc:
+            _reraise(exc)
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            return self.backend.touch(made, self.get_backend_timeout(timeout))
+        except CacheError as exc:
+            _reraise(exc)
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            return self.backend.delete(made)
+        except CacheError as exc:
+            _reraise(exc)
+
+    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        names = {self.make_and_validate_key(key, version=version): key for key in keys}
+        if not names:
+            return {}
+        try:
+            found = self.backend.get_many(list(names))
+        except SerializationError:
+            # A value could not be read: read them one by one, the unreadable ones as misses.
+            missing = object()
+            found = {}
+            for made, key in names.items():
+                value = self.get(key, missing, version=version)
+                if value is not missing:
+                    found[made] = value
+        except CacheError as exc:
+            _reraise(exc)
+        return {names[made]: value for made, value in found.items()}
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        missing = object()
+        return self.get(key, missing, version=version) is not missing
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Add ``delta`` atomically on the server. ValueError when the key is missing, as
+        Django documents; TypeError when its value is not a number."""
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            return self.backend.increment(made, delta, default=None)
+        except KeyNotFound:
+            raise ValueError(f"Key '{key}' not found") from None
+        except NotNumeric as exc:
+            raise TypeError(f"the value of '{key}' is not a number ({exc})") from None
+        except CacheError as exc:
+            _reraise(exc)
+
+    def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return self.incr(key, -delta, version=version)
+
+    def set_many(
+        self,
+        data: Mapping[Any, Any],
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> list[Any]:
+        """Store every pair; return the keys that could not be stored (and hold nothing)."""
+        names = {self.make_and_validate_key(key, version=version): key for key in data}
+        if not names:
+            return []
+        ttl = self.get_backend_timeout(timeout)
+        values = {made: data[key] for made, key in names.items()}
+        try:
+            failed = self.backend.put_many(values, ttl)
+        except ValueTooLarge:
+            # One value is over the item size: store the others, report and clear that one.
+            failed = []
+            for made, value in values.items():
+                try:
+                    self.backend.put(made, value, ttl)
+                except ValueTooLarge:
+                    self.backend.delete(made)
+                    failed.append(made)
+        except CacheError as exc:
+            _reraise(exc)
+        return [names[made] for made in failed]
+
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        made = [self.make_and_validate_key(key, version=version) for key in keys]
+        if made:
+            try:
+                self.backend.delete_many(made)
+            except CacheError as exc:
+                _reraise(exc)
+
+    def clear(self) -> None:
+        """Remove every item in the cache (every prefix and version: the server has no
+        notion of them), as Django's memcached backends do."""
+        self.backend.clear()
+
+    def close(self, **kwargs: Any) -> None:
+        """Django calls this after every request. The backend keeps its connections for the
+        next one (they are per thread and thread-safe), so there is nothing to do; call
+        ``cache.backend.close()`` to really drop them."""
+
+    # -- async: one hop to a worker thread per call --------------------------------------
+    #
+    # BaseCache's defaults would run aget_many as one thread hop per key, and aincr as a
+    # get then a set (neither atomic nor keeping the ttl). The backend is thread-safe, so
+    # calls need not queue on Django's single thread-sensitive executor either.
+
+    async def aadd(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        return await _in_thread(self.add, key, value, timeout, version)
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        return await _in_thread(self.get, key, default, version)
+
+    async def aset(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> None:
+        await _in_thread(self.set, key, value, timeout, version)
+
+    async def atouch(
+        self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        return await _in_thread(self.touch, key, timeout, version)
+
+    async def adelete(self, key: Any, version: int | None = None) -> bool:
+        return await _in_thread(self.delete, key, version)
+
+    async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        return await _in_thread(self.get_many, list(keys), version)
+
+    async def ahas_key(self, key: Any, version: int | None = None) -> bool:
+        return await _in_thread(self.has_key, key, version)
+
+    async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return await _in_thread(self.incr, key, delta, version)
+
+    async def adecr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return await _in_thread(self.decr, key, delta, version)
+
+    async def aset_many(
+        self,
+        data: Mapping[Any, Any],
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> list[Any]:
+        return await _in_thread(self.set_many, data, timeout, version)
+
+    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        await _in_thread(self.delete_many, list(keys), version)
+
+    async def aclear(self) -> None:
+        await _in_thread(self.clear)
+
+    async def aincr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return await _in_thread(self.incr_version, key, delta, version)
+
+    async def adecr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return await _in_thread(self.decr_version, key, delta, version)
+
+    async def aclose(self, **kwargs: Any) -> None:
+        self.close(**kwargs)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _unreadable(self, key: str, exc: SerializationError, default: Any) -> Any:
+        # A value the serializer refuses (an unsigned or tampered pickle under a secret, a
+        # pickle under serializer="json") was never loaded: to Django it is a miss, so the
+        # application recomputes and overwrites it.
+        log.warning("cache value under %r not loaded, treated as a miss: %s", key, exc)
+        return default
+
+
+def _reraise(exc: CacheError) -> NoReturn:
+    """Raise what Django users expect for a cacheops error: InvalidCacheKey for a key the
+    backend cannot carry, and for a value that cannot be pickled the pickling error itself
+    (Django's backends let it through); anything else as it is."""
+    if isinstance(exc, InvalidKey):
+        raise InvalidCacheKey(str(exc)) from None
+    if isinstance(exc, SerializationError) and exc.__cause__ is not None:
+        raise exc.__cause__ from None
+    raise exc
+
+
+async def _in_thread(func: Callable[..., _T], *args: Any) -> _T:
+    return await sync_to_async(func, thread_sensitive=False)(*args)

@@ -1,0 +1,179 @@
+"""``manage.py cacheops flush|stats|credentials``: in process through call_command, and as a
+real ``manage.py`` process of the example project."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test.utils import override_settings
+
+from cacheops.testing.memcached import MemcachedServer
+from cacheops.testing.net import free_port
+from cacheops.testing.plugin import AUTH_PASSWORD, AUTH_USER
+
+MANAGE = Path(__file__).resolve().parents[2] / "examples" / "django_project" / "manage.py"
+HAS_MEMCACHIER_API = importlib.util.find_spec("cacheops.admin.memcachier") is not None
+
+
+def run(*args: str, **options: Any) -> str:
+    out = io.StringIO()
+    call_command("cacheops", *args, stdout=out, **options)
+    return out.getvalue()
+
+
+def test_flush_empties_the_cache(django_caches: Any) -> None:
+    cache = django_caches["default"]
+    cache.set_many({"a": 1, "b": 2})
+    django_caches["v2"].set("c", 3)
+    out = run("flush")
+    assert out.strip() == f"flushed {cache.backend.location}"
+    assert cache.get_many(["a", "b"]) == {}
+    assert django_caches["v2"].get("c") is None
+
+
+def test_flush_json_and_another_alias(django_caches: Any) -> None:
+    prefixed = django_caches["prefix"]
+    prefixed.set("a", 1)
+    out = run("flush", "--cache", "prefix", "--json")
+    assert json.loads(out) == {"flushed": prefixed.backend.location}
+    assert prefixed.get("a") is None
+
+
+def test_stats_table_and_json(django_caches: Any) -> None:
+    cache = django_caches["default"]
+    cache.set("a", 1)
+    text = run("stats")
+    rows = dict(line.split(None, 1) for line in text.strip().splitlines())
+    assert set(rows) == {"backend", "hits", "misses", "hit_rate", "items", "bytes", "limit"} | {
+        "evictions",
+        "servers",
+    }
+    assert rows["backend"] == cache.backend.admin.stats().backend
+    data = json.loads(run("stats", json=True))
+    assert data["backend"] == rows["backend"]
+    assert data["items"] is None or data["items"] >= 1
+    if data["hits"] is not None:  # IronCache keeps no hit counters
+        before = data["hits"]
+        cache.get("a")
+        cache.get("a")
+        assert json.loads(run("stats", "--json"))["hits"] == before + 2
+
+
+def test_unknown_alias_and_foreign_caches_are_one_line_errors(django_caches: Any) -> None:
+    with pytest.raises(CommandError) as raised:
+        run("stats", "--cache", "nope")
+    assert str(raised.value) == "ConfigurationError: no cache 'nope' in settings.CACHES"
+    assert raised.value.returncode == 3
+    foreign = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with override_settings(CACHES=foreign), pytest.raises(CommandError) as raised:
+        run("flush")
+    assert "LocMemCache" in str(raised.value)
+    assert "django_cacheops.CacheopsCache" in str(raised.value)
+    assert raised.value.returncode == 3
+
+
+@pytest.mark.skipif(HAS_MEMCACHIER_API, reason="cacheops.admin.memcachier is installed")
+def test_credentials_without_the_memcachier_api(django_caches: Any) -> None:
+    with pytest.raises(CommandError) as raised:
+        run("credentials")
+    assert "needs the MemCachier admin API" in str(raised.value)
+    assert raised.value.returncode == 14  # NotSupported, as the cacheops command
+
+
+# -- the real manage.py ------------------------------------------------------------------
+
+
+def manage(*args: str, url: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMCACHIER_", "IRON_"))}
+    env.pop("CACHEOPS_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    if url is not None:
+        env["CACHEOPS_URL"] = url
+    return subprocess.run(
+        [sys.executable, str(MANAGE), "cacheops", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_manage_py_stats_and_flush_on_memcachier(
+    memcachier_url: str, memcached_auth_server: MemcachedServer
+) -> None:
+    import cacheops
+
+    backend = cacheops.connect(memcachier_url)
+    backend.put("example:1:page", "cached")
+    stats = manage("stats", "--json", url=memcachier_url)
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    assert data["backend"] == "memcachier"
+    assert data["items"] >= 1
+    flushed = manage("flush", url=memcachier_url)
+    assert flushed.returncode == 0, flushed.stderr
+    assert flushed.stdout.startswith("flushed memcachier://")
+    assert backend.get("example:1:page") is None
+    for output in (stats.stdout, stats.stderr, flushed.stdout, flushed.stderr):
+        assert AUTH_PASSWORD not in output
+
+
+def test_manage_py_errors_are_one_line_with_an_exit_code_per_class(
+    memcached_auth_server: MemcachedServer,
+) -> None:
+    secret = "not-the-password-x9"
+    wrong = f"memcachier://{AUTH_USER}:{quote(secret)}@{memcached_auth_server.server}"
+    dead = f"memcachier://{AUTH_USER}:{quote(secret)}@127.0.0.1:{free_port()}"
+    cases = [
+        (wrong, 6, "AuthenticationError"),
+        (dead, 4, "BackendUnavailable"),
+        ("memcachier://no-host-here", 3, "ConfigurationError"),
+    ]
+    for url, code, kind in cases:
+        result = manage("flush", url=url)
+        assert result.returncode == code, (kind, result.stderr)
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"CommandError: {kind}: ")
+        assert "Traceback" not in result.stderr
+        assert secret not in result.stderr
+
+
+def test_the_example_project_serves_cached_pages_and_sessions(memcachier_url: str) -> None:
+    script = (
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "first, second = c.get('/').content, c.get('/').content\n"
+        "assert first == second, (first, second)\n"
+        "print(first.decode().strip())\n"
+        "print(c.get('/visits/').content.decode().strip(), c.get('/visits/').content.decode())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMCACHIER_", "IRON_"))}
+    env["CACHEOPS_URL"] = memcachier_url
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "shell", "--verbosity", "0", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "cached for 30 s in memcachier://cacheops:***@" in lines[0]
+    assert lines[1].split() == ["visits:", "1", "visits:", "2"]
+    assert AUTH_PASSWORD not in result.stdout + result.stderr
