@@ -3,13 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v memcached >/dev/null 2>&1; then
-  echo "installing memcached (the tests start real servers)"
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && apt-get install -y -qq memcached >/dev/null
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq memcached >/dev/null
-  fi
+# System packages the tests use for real: memcached (started by fixtures), and Chromium with
+# its driver (the Flask example app is tested in a headless browser).
+missing=()
+command -v memcached >/dev/null 2>&1 || missing+=(memcached)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 python -m pip install -q --disable-pip-version-check -e '.[dev]'

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from django.core.cache import InvalidCacheKey
 from django.core.cache.backends.base import BaseCache
-from django_cacheops import CacheopsCache
 
 import cacheops
+from django_cacheops import CacheopsCache
 
 KEY_CHARS_MSG = "Cache key contains characters that will cause errors if used with memcached: %r"
 KEY_LENGTH_MSG = "Cache key will cause errors if used with memcached: %r (longer than 250)"
