@@ -3,7 +3,10 @@
     python benchmarks/memcache_bench.py [--rounds 15] [--ops 2000]
 
 Both sides wait for the server's reply to a set (pymemcache's default is noreply, which
-does not; cacheops never fire-and-forgets a write), both use TCP_NODELAY. Targets (issue 3):
+does not; cacheops never fire-and-forgets a write), both use TCP_NODELAY and the same socket
+timeouts. The loopback round trip is a few microseconds of real work but, on a VM, a wake-up
+of another vCPU when client and server sit on different ones: pin the run to one core for
+stable figures (``taskset -c 0 python benchmarks/memcache_bench.py``). Targets (issue 3):
 single get/put within 1.10x of the bare client; get_many of 100 keys at least 20x faster
 than 100 single gets.
 """
@@ -31,7 +34,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     value = "v" * 100
     results = {}
     with MemcachedServer() as server:
-        bare = Client(server.address, no_delay=True, default_noreply=False)
+        # The same timeouts as cacheops' defaults: a client without them can hang forever,
+        # and a socket with a timeout costs a poll() per receive.
+        bare = Client(
+            server.address,
+            no_delay=True,
+            default_noreply=False,
+            connect_timeout=2.0,
+            timeout=2.0,
+        )
         cache = cacheops.connect(server.url)
         bare.set("bare", value)
         cache.put("ops", value)

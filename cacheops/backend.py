@@ -187,7 +187,7 @@ class Backend(abc.ABC):
         return item
 
     def _decode(self, item: Item) -> Any:
-        return self.serializer.loads(item[0], item[1])
+        return self.serializer.loads(*item)
 
     def _ttl(self, ttl: TTL) -> float | None:
         if ttl is None:
@@ -350,8 +350,10 @@ class Backend(abc.ABC):
         """Remove everything in the cache (all prefixes: the server has no notion of them)."""
         self._clear()
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections; the backend reconnects lazily if used again."""
+        if self._admin is not None:
+            self._admin.close()
 
     def __enter__(self: _B) -> _B:
         return self

@@ -9,15 +9,22 @@ a wrong password from an outage.
 from __future__ import annotations
 
 import json
+import secrets
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
 
 import click
 
 from . import errors
 from .backend import Backend
+
+if TYPE_CHECKING:
+    from .admin.memcachier import Credential, MemCachierAPI
 
 #: Exit code by error class; the most specific class wins.
 EXIT_CODES: dict[type[errors.CacheError], int] = {
@@ -109,7 +116,9 @@ def flush(settings: Settings) -> None:
         _emit(settings, {"flushed": backend.location}, lambda: f"flushed {backend.location}")
 
 
-def _stats_table(data: dict[str, Any]) -> str:
+def stats_table(data: dict[str, Any]) -> str:
+    """``Stats.as_dict()`` as aligned rows, for people."""
+
     def show(value: Any) -> str:
         if value is None:
             return "-"
@@ -141,7 +150,7 @@ def stats(settings: Settings) -> None:
     """Hit rate, items, bytes and evictions, in aggregate (per server with --json)."""
     with settings.backend() as backend:
         data = backend.admin.stats().as_dict()
-        _emit(settings, data, lambda: _stats_table(data))
+        _emit(settings, data, lambda: stats_table(data))
 
 
 @cli.command()
@@ -235,6 +244,180 @@ def incr(settings: Settings, key: str, delta: int, start: int, must_exist: bool)
     with settings.backend() as backend:
         value = backend.increment(key, delta, default=None if must_exist else start)
         _emit(settings, {"key": key, "value": value}, lambda: str(value))
+
+
+# -- MemCachier credentials --------------------------------------------------------------
+
+
+def analytics_api(backend: Backend) -> MemCachierAPI:
+    """The MemCachier analytics API of ``backend``; NotSupported for other caches."""
+    from .backends.memcache import MemcacheBackend
+
+    if not isinstance(backend, MemcacheBackend) or backend.username is None:
+        raise errors.NotSupported(
+            "credentials are managed through MemCachier's analytics API: give a "
+            "memcachier:// URL, or set MEMCACHIER_SERVERS/_USERNAME/_PASSWORD",
+            backend=backend.scheme,
+        )
+    return backend.analytics_api()
+
+
+@contextmanager
+def _analytics_api(settings: Settings) -> Iterator[MemCachierAPI]:
+    with settings.backend() as backend, analytics_api(backend) as api:
+        yield api
+
+
+def credential_row(credential: Credential) -> dict[str, Any]:
+    """A credential as shown: its name and capabilities, never its password."""
+    caps = credential.capabilities
+    return {
+        "username": credential.username,
+        "primary": credential.primary,
+        "write": caps.write,
+        "flush": caps.flush,
+        "api": caps.api,
+    }
+
+
+def credentials_table(rows: list[dict[str, Any]]) -> str:
+    header = ("username", "primary", "write", "flush", "api")
+    width = max([len("username")] + [len(r["username"]) for r in rows])
+    lines = [f"{header[0].ljust(width)}  primary  write  flush  api"]
+    for row in rows:
+        flags = "  ".join(("yes" if row[k] else "no").ljust(len(k)) for k in header[1:])
+        lines.append(f"{row['username'].ljust(width)}  {flags}".rstrip())
+    return "\n".join(lines)
+
+
+@cli.group()
+def credentials() -> None:
+    """MemCachier credentials, through its analytics API (the credential needs `api`)."""
+
+
+@credentials.command("list")
+@pass_settings
+def credentials_list(settings: Settings) -> None:
+    """Every credential of the cache, with its capabilities (never a password)."""
+    with _analytics_api(settings) as api:
+        rows = [credential_row(c) for c in api.credentials()]
+    _emit(settings, rows, lambda: credentials_table(rows))
+
+
+@credentials.command("create")
+@pass_settings
+def credentials_create(settings: Settings) -> None:
+    """Create a credential; its password is printed once, here, and nowhere else."""
+    with _analytics_api(settings) as api:
+        created = api.create_credential()
+    row = {**credential_row(created), "password": created.password}
+    _emit(
+        settings,
+        row,
+        lambda: (
+            f"created {created.username}\npassword: {created.password}\n"
+            "(store it now: it is not shown again; new credentials can take minutes to work)"
+        ),
+    )
+
+
+def _capability(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        f"--{name}/--no-{name}", default=None, help=f"Grant or revoke {name}; default: unchanged."
+    )
+
+
+@credentials.command("update")
+@click.argument("username")
+@_capability("write")
+@_capability("flush")
+@_capability("api")
+@pass_settings
+def credentials_update(
+    settings: Settings, username: str, write: bool | None, flush: bool | None, api: bool | None
+) -> None:
+    """Change USERNAME's capabilities; the ones not given keep their value."""
+    if write is None and flush is None and api is None:
+        raise click.UsageError(
+            "give at least one of --write/--no-write, --flush/--no-flush, --api/--no-api"
+        )
+    with _analytics_api(settings) as client:
+        caps = client.update_credential(username, write=write, flush=flush, api=api)
+    data = {"username": username, "write": caps.write, "flush": caps.flush, "api": caps.api}
+    _emit(
+        settings,
+        data,
+        lambda: f"updated {username}: write={caps.write} flush={caps.flush} api={caps.api}",
+    )
+
+
+@credentials.command("delete")
+@click.argument("username")
+@pass_settings
+def credentials_delete(settings: Settings, username: str) -> None:
+    """Delete USERNAME (the primary credential cannot be deleted)."""
+    with _analytics_api(settings) as api:
+        api.delete_credential(username)
+    _emit(settings, {"deleted": username}, lambda: f"deleted {username}")
+
+
+@credentials.command("promote")
+@click.argument("username")
+@pass_settings
+def credentials_promote(settings: Settings, username: str) -> None:
+    """Make USERNAME the primary credential."""
+    with _analytics_api(settings) as api:
+        promoted = api.promote_credential(username)
+    _emit(settings, credential_row(promoted), lambda: f"promoted {promoted.username}")
+
+
+# -- local servers ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@pass_settings
+def serve(settings: Settings, host: str) -> None:
+    """Start a local memcached with MemCachier's login, the MemCachier analytics API over it,
+    and an IronCache-compatible server; print their URLs; stop cleanly on Ctrl-C."""
+    from .config import Server
+
+    if not Server(host, 0).is_loopback:
+        raise click.BadParameter("the local servers only listen on loopback", param_hint="--host")
+    from .testing.ironcache_server import IronCacheServer
+    from .testing.memcached import MemcachedError, MemcachedServer
+    from .testing.memcachier_api_server import MemCachierAPIServer
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        with (
+            MemcachedServer(users={"dev": secrets.token_hex(8)}, host=host) as memcached,
+            MemCachierAPIServer(memcached, host=host) as analytics,
+            IronCacheServer(host=host, token=secrets.token_hex(12)) as iron,
+        ):
+            username, password = memcached.memcachier_credentials("dev")
+            api_url = analytics.base_url
+            urls = {
+                "memcachier": f"{memcached.memcachier_url('dev')}?api_url="
+                f"{quote(api_url, safe='')}",
+                "memcachier_api": api_url,
+                "ironcache": iron.url("cache"),
+                "MEMCACHIER_SERVERS": memcached.server,
+                "MEMCACHIER_USERNAME": username,
+                "MEMCACHIER_PASSWORD": password,
+            }
+            # These are throwaway local credentials, made for this run: printing them is the
+            # point of the command.
+            _emit(settings, urls, lambda: "\n".join(f"{k}={v}" for k, v in urls.items()))
+            if not settings.as_json:
+                click.echo("serving; Ctrl-C to stop", err=True)
+            sys.stdout.flush()
+            stop.wait()
+    except MemcachedError as exc:
+        raise errors.ConfigurationError(str(exc)) from None
+    click.echo("stopped", err=True)
 
 
 def main() -> None:

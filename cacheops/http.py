@@ -59,6 +59,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from .config import Server
 from .errors import (
     AuthenticationError,
     BackendUnavailable,
@@ -301,10 +302,21 @@ class HTTPClient:
         pool_size: int = DEFAULT_POOL_SIZE,
         max_body_size: int | None = None,
         error_hook: ErrorHook | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{backend}: the base URL must be http(s)://host/...")
+        if (
+            parts.scheme == "http"
+            and not allow_insecure_http
+            and not Server(parts.hostname, parts.port or 80).is_loopback
+        ):
+            raise ConfigurationError(
+                f"{backend}: plain http:// would send the credentials in clear text to "
+                f"{parts.hostname}; use https://, or pass allow_insecure_http=True if this "
+                "network is trusted"
+            )
         if parts.username or parts.password or parts.query:
             raise ConfigurationError(f"{backend}: credentials go in the auth supplier, not the URL")
         for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):

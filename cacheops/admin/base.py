@@ -64,3 +64,6 @@ class Admin(abc.ABC):
     @abc.abstractmethod
     def info(self) -> dict[str, Any]:
         """What the cache is: backend, location, servers, limits. Never a secret."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections the admin holds of its own (the backend's close() calls it)."""

@@ -191,12 +191,6 @@ class IronCacheBackend(Backend):
             raise ConfigurationError("option max_concurrency must be at least 1")
         port = port or (443 if secure else 80)
         self._server = Server(host, port)
-        if not secure and not allow_insecure_http and not self._server.is_loopback:
-            raise ConfigurationError(
-                f"ironcache+http:// would send the token in clear text to {self._server}; "
-                "use ironcache:// (HTTPS), or pass allow_insecure_http=True if this network "
-                "is trusted"
-            )
         self.project_id = project_id
         self.cache = cache
         self.secure = secure
@@ -216,6 +210,7 @@ class IronCacheBackend(Backend):
             pool_size=pool_size,
             max_body_size=MAX_BODY_SIZE,
             error_hook=self._error_hook,
+            allow_insecure_http=allow_insecure_http,
         )
         self._cache_path = self.cache_path(cache)
         self._lock = threading.Lock()
@@ -541,6 +536,7 @@ class IronCacheBackend(Backend):
         if executor is not None:
             executor.shutdown(wait=False)
         self._http.close()
+        super().close()
 
     def _after_fork(self) -> None:
         # The parent's worker threads do not exist here and its sockets are not ours.

@@ -30,7 +30,8 @@ import time
 import weakref
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
@@ -56,7 +57,13 @@ from ..errors import (
 )
 from ..serializers import FLAG_INT
 
+if TYPE_CHECKING:
+    from ..admin.memcachier import MemCachierAPI
+
 _T = TypeVar("_T")
+
+#: Where MemCachier's analytics API lives (its v1 and v2 paths are below it).
+MEMCACHIER_API_URL = "https://analytics.memcachier.com"
 
 #: memcached reads an expiry over 30 days as an absolute Unix time.
 _RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
@@ -190,10 +197,6 @@ def _is_stale(sock: socket.socket) -> bool:
     return bool(readable)
 
 
-def _add_forever(client: Any, *, key: str, item: Item) -> bool:
-    return bool(client.add(key, item, 0, noreply=False))
-
-
 def _expire(ttl: float | None) -> int:
     if ttl is None:
         return 0
@@ -222,6 +225,8 @@ class MemcacheBackend(Backend):
         retry_attempts: int = 2,
         retry_timeout: float = 1.0,
         dead_timeout: float = 30.0,
+        api_url: str = MEMCACHIER_API_URL,
+        allow_insecure_http: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -251,6 +256,9 @@ class MemcacheBackend(Backend):
             "dead_timeout": dead_timeout,
         }
         self.stale_after = stale_after
+        #: MemCachier's analytics API, which ``admin`` uses for a memcachier:// cache.
+        self.api_url = api_url
+        self._allow_insecure_http = allow_insecure_http
         self._local = threading.local()
         # Weak: a thread's client lives as long as the thread (see _Closer).
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -271,9 +279,26 @@ class MemcacheBackend(Backend):
         return f"{self.scheme}://{user}{','.join(map(str, self.servers))}"
 
     def _make_admin(self) -> Admin:
+        if self.username is not None:
+            from ..admin.memcachier import MemCachierAdmin
+
+            return MemCachierAdmin(self)
         from ..admin.memcache import MemcacheAdmin
 
         return MemcacheAdmin(self)
+
+    def analytics_api(self) -> MemCachierAPI:
+        """A client of MemCachier's analytics API (``api_url``) with this cache's credentials."""
+        from ..admin.memcachier import MemCachierAPI
+
+        if self.username is None or self._password is None:
+            raise ConfigurationError("the analytics API needs MemCachier credentials")
+        return MemCachierAPI(
+            self.username,
+            self._password,
+            base_url=self.api_url,
+            allow_insecure_http=self._allow_insecure_http,
+        )
 
     # -- connections -------------------------------------------------------------------
 
@@ -301,7 +326,7 @@ class MemcacheBackend(Backend):
             self._clients.add(client)
         return client
 
-    def _client(self) -> Any:
+    def _client(self, write: bool = False) -> Any:
         local = self._local
         try:
             client = local.client
@@ -309,24 +334,18 @@ class MemcacheBackend(Backend):
             client = local.client = self._new_client()
             local.closer = _Closer(client)
             local.used = 0.0
-        now = time.monotonic()
-        if now - local.used > self.stale_after:
-            nodes = client.clients.values() if isinstance(client, _Cluster) else (client,)
-            for node in nodes:
-                if node.sock is not None and _is_stale(node.sock):
-                    node.close()
-        local.used = now
-        if isinstance(client, LoginClient) and client.sock is None:
-            # Connect before sending, so a failure here is known to have applied nothing.
-            self._open(client)
+        if write:
+            # Before a write on a connection idle for a while, make sure the server has not
+            # closed it (a restart): a write into a dead socket would end as UnknownOutcome.
+            # Reads skip this: a read that finds the connection closed is simply retried.
+            now = _monotonic()
+            if now - local.used > self.stale_after:
+                nodes = client.clients.values() if isinstance(client, _Cluster) else (client,)
+                for node in nodes:
+                    if node.sock is not None and _is_stale(node.sock):
+                        node.close()
+            local.used = now
         return client
-
-    def _open(self, client: LoginClient) -> None:
-        client.close()
-        try:
-            client._connect()
-        except _ConnectFailed as exc:
-            raise BackendUnavailable(str(exc), backend=self.scheme) from exc
 
     def close(self) -> None:
         with self._clients_lock:
@@ -335,24 +354,39 @@ class MemcacheBackend(Backend):
             with contextlib.suppress(Exception):  # closing is best effort
                 client.close()
         self._local = threading.local()
+        super().close()
 
     def _after_fork(self) -> None:
-        # Drop, never close: closing could disturb the parent's TLS sessions.
+        # Forget the parent's clients, never use or shut them down: their connections are
+        # the parent's. (Dropping them closes only this process's copies of the sockets.)
         self._clients = weakref.WeakSet()
         self._clients_lock = threading.Lock()
         self._local = threading.local()
 
     # -- running commands ----------------------------------------------------------------
 
-    def _run(self, write: bool, command: Callable[[Any], _T]) -> _T:
-        return self._run_on(self._client(), command, write=write)
+    def _call(self, write: bool, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``client.<name>(*args, **kwargs)`` on this thread's client. The hot path: one
+        frame between a contract method and pymemcache; failures go to ``_recover``."""
+        client = self._client(write)
+        try:
+            return getattr(client, name)(*args, **kwargs)
+        except Exception as exc:
+            return self._recover(exc, client, write, lambda c: getattr(c, name)(*args, **kwargs))
 
     def _run_on(self, client: Any, command: Callable[[Any], _T], *, write: bool = False) -> _T:
-        """Run ``command(client)``, translating pymemcache's errors; a read that lost its
-        connection is retried once on a new one, a write never is."""
+        """Run ``command(client)`` with the same error handling (admin commands)."""
         try:
             return command(client)
-        except (MemcacheUnexpectedCloseError, ConnectionResetError, BrokenPipeError) as exc:
+        except Exception as exc:
+            return self._recover(exc, client, write, command)
+
+    def _recover(
+        self, exc: Exception, client: Any, write: bool, command: Callable[[Any], _T]
+    ) -> _T:
+        """Translate pymemcache's error; a read that lost its connection is retried once on
+        a new one, a write never is (its outcome is unknown)."""
+        if isinstance(exc, MemcacheUnexpectedCloseError | ConnectionResetError | BrokenPipeError):
             if write:
                 raise self._unknown_outcome(exc) from exc
             client.close()
@@ -360,10 +394,9 @@ class MemcacheBackend(Backend):
                 return command(client)
             except Exception as retry_exc:
                 raise self._translate(retry_exc, write) from retry_exc
-        except CacheError:
-            raise
-        except Exception as exc:
-            raise self._translate(exc, write) from exc
+        if isinstance(exc, CacheError):
+            raise exc
+        raise self._translate(exc, write) from exc
 
     def _unknown_outcome(self, exc: Exception) -> UnknownOutcome:
         return UnknownOutcome(
@@ -427,66 +460,59 @@ class MemcacheBackend(Backend):
     # -- primitives ----------------------------------------------------------------------
 
     def _get(self, key: str) -> Item | None:
-        item: Item | None = self._run(False, lambda c: c.get(key))
+        item: Item | None = self._call(False, "get", key)
         return item
 
     def _get_many(self, keys: list[str]) -> dict[str, Item]:
-        found: dict[str, Item] = self._run(False, lambda c: c.get_many(keys))
+        found: dict[str, Item] = self._call(False, "get_many", keys)
         return found
 
     def _set(self, key: str, item: Item, ttl: float | None) -> None:
-        self._run(True, lambda c: c.set(key, item, _expire(ttl), noreply=False))
+        self._call(True, "set", key, item, _expire(ttl), noreply=False)
 
     def _set_many(self, items: dict[str, Item], ttl: float | None) -> list[str]:
-        failed: list[str] = self._run(
-            True, lambda c: c.set_many(items, _expire(ttl), noreply=False)
-        )
-        return list(failed)
+        return list(self._call(True, "set_many", items, _expire(ttl), noreply=False))
 
     def _add(self, key: str, item: Item, ttl: float | None) -> bool:
-        return bool(self._run(True, lambda c: c.add(key, item, _expire(ttl), noreply=False)))
+        return bool(self._call(True, "add", key, item, _expire(ttl), noreply=False))
 
     def _replace(self, key: str, item: Item, ttl: float | None) -> bool:
-        return bool(self._run(True, lambda c: c.replace(key, item, _expire(ttl), noreply=False)))
+        return bool(self._call(True, "replace", key, item, _expire(ttl), noreply=False))
 
     def _gets(self, key: str) -> tuple[Item, CasToken] | None:
-        item, cas = self._run(False, lambda c: c.gets(key))
+        item, cas = self._call(False, "gets", key)
         return None if item is None else (item, int(cas))
 
     def _cas(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
-        return bool(self._run(True, lambda c: c.cas(key, item, token, _expire(ttl), noreply=False)))
+        return bool(self._call(True, "cas", key, item, token, _expire(ttl), noreply=False))
 
     def _incr(self, key: str, delta: int, default: int | None) -> int | None:
-        def change(c: Any) -> int | None:
-            result = (
-                c.incr(key, delta, noreply=False)
-                if delta >= 0
-                else c.decr(key, -delta, noreply=False)
-            )
-            return None if result is None else int(result)
-
+        command, amount = ("incr", delta) if delta >= 0 else ("decr", -delta)
         for _ in range(5):
-            value = self._run(True, change)
+            value = self._call(True, command, key, amount, noreply=False)
             if value is not None or default is None:
-                return value
+                return None if value is None else int(value)
             # Missing: create it at the start value; if another worker created it first,
             # add fails and the next incr applies to theirs, so no count is lost.
             start = max(0, default + delta)
-            item = (str(start).encode(), FLAG_INT)
-            if self._run(True, partial(_add_forever, key=key, item=item)):
+            if self._call(True, "add", key, (str(start).encode(), FLAG_INT), 0, noreply=False):
                 return start
         raise BackendUnavailable(
             f"the counter {key!r} kept disappearing between incr and add", backend=self.scheme
         )
 
     def _delete(self, key: str) -> bool:
-        return bool(self._run(True, lambda c: c.delete(key, noreply=False)))
+        return bool(self._call(True, "delete", key, noreply=False))
 
     def _delete_many(self, keys: list[str]) -> None:
-        self._run(True, lambda c: c.delete_many(keys, noreply=False))
+        self._call(True, "delete_many", keys, noreply=False)
 
     def _touch(self, key: str, ttl: float | None) -> bool:
-        return bool(self._run(True, lambda c: c.touch(key, _expire(ttl), noreply=False)))
+        return bool(self._call(True, "touch", key, _expire(ttl), noreply=False))
 
     def _clear(self) -> None:
-        self.admin.flush()
+        # Over the protocol, even for MemCachier (whose admin flushes through the analytics
+        # API): clear() needs only the credential's flush capability, not the API's.
+        from ..admin.memcache import MemcacheAdmin
+
+        MemcacheAdmin(self).flush()

@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from typing import TypeVar
+from urllib.parse import quote
 
 import pytest
 
 from .ironcache_server import IronCacheServer
 from .memcached import MemcachedCluster, MemcachedNotInstalled, MemcachedServer
+from .memcachier_api_server import MemCachierAPIServer
 
 #: The login of the authenticated server: MemCachier's username, and as password the
 #: ``"<user> <pass>"`` payload a real memcached checks (see cacheops.testing.memcached).
@@ -66,10 +68,15 @@ def memcached_url(memcached_server: MemcachedServer) -> str:
 
 
 @pytest.fixture
-def memcachier_url(memcached_auth_server: MemcachedServer) -> str:
-    """``memcachier://`` URL (with its login) of the authenticated server, flushed."""
+def memcachier_url(
+    memcached_auth_server: MemcachedServer, memcachier_api_server: MemCachierAPIServer
+) -> str:
+    """``memcachier://`` URL (with its login) of the authenticated server, flushed, whose
+    ``api_url`` is the local MemCachier API server over that same memcached: the whole
+    MemCachier stack, protocol and analytics API, as production has it."""
     memcached_auth_server.flush_all()
-    return memcached_auth_server.memcachier_url(AUTH_USER)
+    url = memcached_auth_server.memcachier_url(AUTH_USER)
+    return f"{url}?api_url={quote(memcachier_api_server.base_url, safe='')}"
 
 
 @pytest.fixture
@@ -91,3 +98,25 @@ def ironcache_url(ironcache_server: IronCacheServer) -> str:
     """``ironcache+http://`` URL of the local server, emptied and fault-free for this test."""
     ironcache_server.reset()
     return ironcache_server.url("cache")
+
+
+# -- the local MemCachier analytics API (v1 and v2) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def memcachier_api_server(
+    memcached_auth_server: MemcachedServer,
+) -> Iterator[MemCachierAPIServer]:
+    """The local MemCachier API server for the whole session, over the authenticated
+    memcached: its primary credential is that server's login (``AUTH_USER``), so one
+    username and password reach both, as with MemCachier."""
+    with MemCachierAPIServer(memcached_auth_server) as server:
+        yield server
+
+
+@pytest.fixture
+def memcachier_api(memcachier_api_server: MemCachierAPIServer) -> Iterator[MemCachierAPIServer]:
+    """The session's MemCachier API server, reset for this test: initial credentials,
+    memcached flushed and its stats reset, no alerts or prefixes, no faults, empty logs."""
+    memcachier_api_server.reset()
+    yield memcachier_api_server

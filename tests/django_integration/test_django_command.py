@@ -3,7 +3,6 @@ real ``manage.py`` process of the example project."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -18,12 +17,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test.utils import override_settings
 
+from cacheops.cli import EXIT_CODES
+from cacheops.errors import BackendUnavailable, ConfigurationError, NotSupported, PermissionDenied
 from cacheops.testing.memcached import MemcachedServer
 from cacheops.testing.net import free_port
-from cacheops.testing.plugin import AUTH_PASSWORD, AUTH_USER
+from cacheops.testing.plugin import AUTH_PASSWORD
 
 MANAGE = Path(__file__).resolve().parents[2] / "examples" / "django_project" / "manage.py"
-HAS_MEMCACHIER_API = importlib.util.find_spec("cacheops.admin.memcachier") is not None
 
 
 def run(*args: str, **options: Any) -> str:
@@ -83,12 +83,22 @@ def test_unknown_alias_and_foreign_caches_are_one_line_errors(django_caches: Any
     assert raised.value.returncode == 3
 
 
-@pytest.mark.skipif(HAS_MEMCACHIER_API, reason="cacheops.admin.memcachier is installed")
-def test_credentials_without_the_memcachier_api(django_caches: Any) -> None:
-    with pytest.raises(CommandError) as raised:
-        run("credentials")
-    assert "needs the MemCachier admin API" in str(raised.value)
-    assert raised.value.returncode == 14  # NotSupported, as the cacheops command
+def test_credentials_lists_memcachier_credentials_without_passwords(
+    memcachier_url: str, memcachier_api: Any
+) -> None:
+    output = manage("credentials", "--json", url=memcachier_url)
+    assert output.returncode == 0, output.stderr
+    rows = json.loads(output.stdout)
+    username, password = memcachier_api.primary_credentials
+    assert [r["username"] for r in rows if r["primary"]] == [username]
+    assert password not in output.stdout + output.stderr
+    assert set(rows[0]) == {"username", "primary", "write", "flush", "api"}
+
+
+def test_credentials_on_a_cache_that_is_not_memcachier(memcached_url: str) -> None:
+    result = manage("credentials", url=memcached_url)
+    assert result.returncode == EXIT_CODES[NotSupported]
+    assert "memcachier://" in result.stderr
 
 
 # -- the real manage.py ------------------------------------------------------------------
@@ -131,15 +141,17 @@ def test_manage_py_stats_and_flush_on_memcachier(
 
 
 def test_manage_py_errors_are_one_line_with_an_exit_code_per_class(
-    memcached_auth_server: MemcachedServer,
+    memcachier_url: str,
 ) -> None:
     secret = "not-the-password-x9"
-    wrong = f"memcachier://{AUTH_USER}:{quote(secret)}@{memcached_auth_server.server}"
-    dead = f"memcachier://{AUTH_USER}:{quote(secret)}@127.0.0.1:{free_port()}"
+    wrong = memcachier_url.replace(quote(AUTH_PASSWORD), quote(secret))
+    assert wrong != memcachier_url
+    dead = f"memcached://127.0.0.1:{free_port()}"
     cases = [
-        (wrong, 6, "AuthenticationError"),
-        (dead, 4, "BackendUnavailable"),
-        ("memcachier://no-host-here", 3, "ConfigurationError"),
+        # MemCachier's v1 /login answers 403 to a wrong password as to a missing capability
+        (wrong, EXIT_CODES[PermissionDenied], "PermissionDenied"),
+        (dead, EXIT_CODES[BackendUnavailable], "BackendUnavailable"),
+        ("memcachier://no-host-here", EXIT_CODES[ConfigurationError], "ConfigurationError"),
     ]
     for url, code, kind in cases:
         result = manage("flush", url=url)

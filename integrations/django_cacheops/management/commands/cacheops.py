@@ -7,9 +7,6 @@ secret, and exit with the same code per failure class as the ``cacheops`` comman
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import importlib.util
 import json
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -19,15 +16,16 @@ from django.core.cache.backends.base import InvalidCacheBackendError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheops import CacheError, ConfigurationError, NotSupported
-from cacheops.cli import exit_code
-from cacheops.config import CacheConfig, from_environment, parse_url
+from cacheops import CacheError, ConfigurationError
+from cacheops.cli import (
+    analytics_api,
+    credential_row,
+    credentials_table,
+    exit_code,
+    stats_table,
+)
 
 from ...cache import CacheopsCache
-
-_STATS_ROWS = ("backend", "hits", "misses", "hit_rate", "items", "bytes", "limit", "evictions")
-_SECRET_FIELDS = frozenset({"password", "token", "secret"})
-_MEMCACHIER_API = "cacheops.admin.memcachier"
 
 
 def _fail(exc: CacheError) -> CommandError:
@@ -93,50 +91,10 @@ class Command(BaseCommand):
 
     def stats(self, cache: CacheopsCache, as_json: bool) -> None:
         data = cache.backend.admin.stats().as_dict()
-
-        def show(value: Any) -> str:
-            if value is None:
-                return "-"
-            return f"{value:.1%}" if isinstance(value, float) else str(value)
-
-        rows = [(name, show(data[name])) for name in _STATS_ROWS]
-        rows.append(("servers", ", ".join(data["servers"]) or "-"))
-        width = max(len(name) for name, _ in rows)
-        self._emit(as_json, data, "\n".join(f"{name.ljust(width)}  {v}" for name, v in rows))
+        self._emit(as_json, data, stats_table(data))
 
     def credentials(self, cache: CacheopsCache, as_json: bool) -> None:
-        """List the cache's MemCachier credentials (passwords left out)."""
-        if importlib.util.find_spec(_MEMCACHIER_API) is None:
-            raise NotSupported(
-                "'credentials' needs the MemCachier admin API (cacheops.admin.memcachier), "
-                "which this installation of cacheops does not include"
-            )
-        config = _config(cache)
-        if config.scheme != "memcachier" or not config.username or config.password is None:
-            raise NotSupported(
-                f"'credentials' is for MemCachier caches; this one is {cache.backend.location}"
-            )
-        api = importlib.import_module(_MEMCACHIER_API).MemCachierAPI(
-            config.username, config.password
-        )
-        records = [_public(record) for record in api.list_credentials()]
-        text = "\n".join(
-            " ".join(f"{k}={v}" for k, v in sorted(record.items())) for record in records
-        )
-        self._emit(as_json, records, text or "no credentials")
-
-
-def _config(cache: CacheopsCache) -> CacheConfig:
-    location = cache._location
-    config = from_environment() if location is None else parse_url(location)
-    if config is None:
-        raise NotSupported("no cache is configured in the environment (memory:// is in use)")
-    return config
-
-
-def _public(record: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        fields = dataclasses.asdict(record)
-    else:
-        fields = dict(record)
-    return {k: v for k, v in fields.items() if k not in _SECRET_FIELDS}
+        """List the cache's MemCachier credentials (never a password)."""
+        with analytics_api(cache.backend) as api:
+            rows = [credential_row(c) for c in api.credentials()]
+        self._emit(as_json, rows, credentials_table(rows))
