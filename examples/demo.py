@@ -15,10 +15,12 @@ import hashlib
 import logging
 import os
 import time
+from urllib.parse import quote
 
 import cacheops
 from cacheops.testing.ironcache_server import IronCacheServer
 from cacheops.testing.memcached import MemcachedServer, find_memcached
+from cacheops.testing.memcachier_api_server import MemCachierAPIServer
 
 
 def expensive_report(customer_id: int) -> dict[str, object]:
@@ -65,6 +67,8 @@ def run(cache: cacheops.Backend, label: str) -> None:
         f"stats: hits={show(stats.hits)} misses={show(stats.misses)} hit rate={rate} "
         f"items={show(stats.items)} bytes={show(stats.bytes)}"
     )
+    cache.admin.flush()  # what `cacheops flush` does on every deploy
+    print(f"flushed through the admin: report:1 is now {cache.get('report:1')!r}")
 
 
 def main() -> None:
@@ -81,11 +85,13 @@ def main() -> None:
     if find_memcached() is None:
         print("\n(memcached is not installed: apt-get install -y memcached to see it run there)")
         return
-    with MemcachedServer(users={"demo": "demo-password"}) as server:
-        run(
-            cacheops.connect(server.memcachier_url("demo")),
-            "local memcached with MemCachier's login",
-        )
+    with (
+        MemcachedServer(users={"demo": "demo-password"}) as server,
+        MemCachierAPIServer(server) as analytics,
+    ):
+        # memcachier:// with MemCachier's login; its admin uses the (local) analytics API.
+        url = f"{server.memcachier_url('demo')}?api_url={quote(analytics.base_url, safe='')}"
+        run(cacheops.connect(url), "local memcached with MemCachier's login and analytics API")
 
 
 if __name__ == "__main__":
