@@ -21,24 +21,19 @@ code that makes it (search for "Ambiguity").
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
 import random
-import socket
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from cacheops.testing.net import wait_for_port
+# Faults lived here before the shared module existed: imported (and re-exported) so that
+# ``from cacheops.testing.ironcache_server import Faults`` keeps working.
+from cacheops.testing.http_server import APIRequestHandler, Faults, LocalAPIServer
 
 __all__ = [
     "DEFAULT_PROJECT_ID",
@@ -76,9 +71,6 @@ LIST_CACHES_DEFAULT_PER_PAGE = 100
 # that the client sees the 400 rather than a reset while it is still sending; past it the
 # connection is closed after the answer.
 _DISCARD_CAP = 16 * MAX_BODY_BYTES
-_READ_CHUNK = 65_536
-
-_JSON = "application/json"
 
 
 # --------------------------------------------------------------------------- records
@@ -137,130 +129,18 @@ class _Invalid(Exception):
         self.msg = msg
 
 
-# --------------------------------------------------------------------------- faults
-
-
-class Faults:
-    """Thread-safe fault injection; reached as ``server.faults``.
-
-    Precedence for one request: ``latency`` (always added) → ``drop_before`` →
-    ``fail_next`` → the request is applied → ``drop_after_apply``.  A request hit by
-    ``drop_before`` or ``fail_next`` does not use up a ``drop_after_apply``.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._latency = 0.0
-        self._fail: deque[tuple[int, float | None]] = deque()
-        self._drop_before = 0
-        self._drop_after: list[tuple[frozenset[str], list[int]]] = []
-
-    # -- configuration
-
-    @property
-    def latency(self) -> float:
-        """Seconds of delay added to every request (0 for none)."""
-        with self._lock:
-            return self._latency
-
-    @latency.setter
-    def latency(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("latency must be >= 0")
-        with self._lock:
-            self._latency = float(seconds)
-
-    def fail_next(self, n: int = 1, status: int = 503, retry_after: float | None = None) -> None:
-        """Answer the next ``n`` requests with ``status`` and ``{"msg": ...}``.
-
-        Nothing is applied.  With ``retry_after`` a ``Retry-After`` header is sent: a
-        whole number of seconds as an integer, otherwise as a decimal (``"0.05"``), which
-        goes beyond RFC 9110 so that tests can stay fast.  Calls queue up in order.
-        """
-        _check_count(n)
-        if not 400 <= status <= 599:
-            raise ValueError("status must be an HTTP error status (400-599)")
-        if retry_after is not None and retry_after < 0:
-            raise ValueError("retry_after must be >= 0")
-        with self._lock:
-            self._fail.extend([(status, retry_after)] * n)
-
-    def drop_before(self, n: int = 1) -> None:
-        """Close the connection of the next ``n`` requests without applying or answering."""
-        _check_count(n)
-        with self._lock:
-            self._drop_before += n
-
-    def drop_after_apply(
-        self, n: int = 1, methods: Iterable[str] = ("POST", "PUT", "DELETE")
-    ) -> None:
-        """Apply the next ``n`` requests whose method is in ``methods``, then close the
-        connection without any response (a write applied, then the answer lost)."""
-        _check_count(n)
-        wanted = frozenset(m.upper() for m in methods)
-        if not wanted:
-            raise ValueError("methods must not be empty")
-        with self._lock:
-            self._drop_after.append((wanted, [n]))
-
-    def clear(self) -> None:
-        """Remove every pending fault and set latency back to 0."""
-        with self._lock:
-            self._latency = 0.0
-            self._fail.clear()
-            self._drop_before = 0
-            self._drop_after.clear()
-
-    @property
-    def pending(self) -> dict[str, int]:
-        """How many requests each kind of fault still waits for."""
-        with self._lock:
-            return {
-                "fail_next": len(self._fail),
-                "drop_before": self._drop_before,
-                "drop_after_apply": sum(left[0] for _, left in self._drop_after),
-            }
-
-    def __repr__(self) -> str:
-        return f"Faults(latency={self.latency!r}, pending={self.pending!r})"
-
-    # -- consumption by the server
-
-    def _take_before(self) -> tuple[str, int, float | None] | None:
-        with self._lock:
-            if self._drop_before > 0:
-                self._drop_before -= 1
-                return ("drop_before", 0, None)
-            if self._fail:
-                status, retry_after = self._fail.popleft()
-                return ("fail_next", status, retry_after)
-            return None
-
-    def _take_drop_after(self, method: str) -> bool:
-        with self._lock:
-            for index, (methods, left) in enumerate(self._drop_after):
-                if method in methods:
-                    left[0] -= 1
-                    if left[0] <= 0:
-                        del self._drop_after[index]
-                    return True
-            return False
-
-
-def _check_count(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError("n must be an integer >= 0")
-
-
 # --------------------------------------------------------------------------- server
 
 
-class IronCacheServer:
+class IronCacheServer(LocalAPIServer[RecordedRequest]):
     """A local IronCache (REST API v1) server on loopback, served in a daemon thread.
 
     Use it as a context manager, or call :meth:`start` (returns ``self``) and
     :meth:`stop`.  ``clock`` drives item expiry only, so tests can move time forward.
     """
+
+    _name = "IronCacheServer"
+    _logger = logger
 
     def __init__(
         self,
@@ -275,97 +155,18 @@ class IronCacheServer:
             raise ValueError("token must be a non-empty string without whitespace")
         if not project_id or "/" in project_id:
             raise ValueError("project_id must be a non-empty string without '/'")
+        super().__init__(host=host, port=port, handler=_Handler)
         self._token = token
         self._project_id = project_id
-        self._host = host
-        self._requested_port = port
         self._clock = clock
-        self.faults = Faults()
 
-        self._lock = threading.Lock()  # the one lock for the store and the request log
+        # self._lock (the base's) is the one lock for the store and the request log.
         self._caches: dict[str, dict[str, _Item]] = {}
-        self._log: list[RecordedRequest] = []
         # cas values: odd numbers above 2**60 so that none of them survives a round trip
         # through a float64 (anything above 2**53 that is odd cannot); steps of 2.
         self._next_cas = (2**60 + random.getrandbits(40)) | 1
 
-        self._state_lock = threading.Lock()
-        self._httpd: _IronHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
-        self._stopped = False
-
-    # -- lifecycle
-
-    def start(self) -> IronCacheServer:
-        """Bind and start serving; returns ``self``.  Calling it again while running is a
-        no-op; a stopped server cannot be started again (make a new one)."""
-        with self._state_lock:
-            if self._stopped:
-                raise RuntimeError("this IronCacheServer was stopped; create a new one")
-            if self._httpd is not None:
-                return self
-            # port=0 binds to a kernel-chosen free port at bind time (no window in which
-            # another process could take it, unlike probing with net.free_port first).
-            httpd = _IronHTTPServer((self._host, self._requested_port), self)
-            self._port = int(httpd.server_address[1])
-            thread = threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"IronCacheServer:{self._port}",
-                daemon=True,
-            )
-            thread.start()
-            self._httpd, self._thread = httpd, thread
-        if not wait_for_port(self._host, self._port, timeout=10.0):
-            self.stop()
-            raise RuntimeError(f"IronCacheServer did not come up on {self._host}:{self._port}")
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every open connection.  Safe to call twice."""
-        with self._state_lock:
-            httpd, thread = self._httpd, self._thread
-            self._httpd = self._thread = None
-            self._stopped = True
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_all_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5.0)
-
-    def __enter__(self) -> IronCacheServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        with self._state_lock:
-            return self._httpd is not None
-
-    # -- addresses
-
-    @property
-    def host(self) -> str:
-        return self._host
-
-    @property
-    def port(self) -> int:
-        """The bound port (known once started, or when a fixed port was asked for)."""
-        if self._port is not None:
-            return self._port
-        if self._requested_port:
-            return self._requested_port
-        raise RuntimeError("the port is chosen at start(); start the server first")
+    # -- addresses (host, port, running, requests, ... come from LocalAPIServer)
 
     @property
     def project_id(self) -> str:
@@ -378,7 +179,7 @@ class IronCacheServer:
     @property
     def base_url(self) -> str:
         """``http://HOST:PORT/1`` — the API root, before ``/projects/...``."""
-        return f"http://{self._netloc()}/1"
+        return f"{super().base_url}/1"
 
     def url(self, cache_name: str = "cache") -> str:
         """The cacheops URL for ``cache_name``:
@@ -388,26 +189,10 @@ class IronCacheServer:
             f"@{self._netloc()}/{quote(cache_name, safe='')}"
         )
 
-    def _netloc(self) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"{host}:{self.port}"
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else ("stopped" if self._stopped else "not started")
-        where = self.base_url if self._port is not None else f"{self._host}:{self._requested_port}"
-        return f"<IronCacheServer {where} project_id={self._project_id!r} {state}>"
+    def _repr_detail(self) -> str:
+        return f"project_id={self._project_id!r}"
 
     # -- introspection
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A snapshot of every request received so far, oldest first."""
-        with self._lock:
-            return list(self._log)
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self._log.clear()
 
     def items(self, cache_name: str) -> dict[str, Any]:
         """A snapshot ``{key: value}`` of the live (unexpired) items of a cache; ``{}``
@@ -429,10 +214,6 @@ class IronCacheServer:
             self._caches.clear()
             self._log.clear()
         self.faults.clear()
-
-    def _record(self, rec: RecordedRequest) -> None:
-        with self._lock:
-            self._log.append(rec)
 
     # -- the API
 
@@ -824,217 +605,29 @@ def _query_int(query: dict[str, list[str]], name: str, *, default: int, low: int
     return number
 
 
-def _format_seconds(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else format(seconds, "g")
-
-
 # --------------------------------------------------------------------------- HTTP plumbing
 
 
-class _IronHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Idle keep-alive connections must not make stop() wait: stop() closes them itself.
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], app: IronCacheServer) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.app = app
-        self._conn_lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
-        super().__init__(address, _Handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, addr = super().get_request()
-        with self._conn_lock:
-            self._conns.add(conn)
-        return conn, addr
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conn_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_all_connections(self) -> None:
-        with self._conn_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug(
-            "IronCacheServer: error on a connection from %s", client_address, exc_info=True
-        )
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real service
+class _Handler(APIRequestHandler[IronCacheServer, RecordedRequest]):
     server_version = "IronCacheLocal/1"
-    timeout = 60  # idle keep-alive connections are closed after a minute
-    # Headers and body go out in two writes: without TCP_NODELAY, Nagle plus the client's
-    # delayed ACK would add ~40 ms to every answer.
-    disable_nagle_algorithm = True
+    error_key = "msg"
+    internal_error = "Internal Server Error: something went wrong on the server side."
+    max_body_bytes = MAX_BODY_BYTES
+    discard_cap = _DISCARD_CAP
 
-    def version_string(self) -> str:
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
-    @property
-    def _app(self) -> IronCacheServer:
-        server = self.server
-        assert isinstance(server, _IronHTTPServer)
-        return server.app
-
-    def _dispatch(self) -> None:
-        app = self._app
-        method = self.command
-        raw_target = self.path
-        latency = app.faults.latency
-        if latency > 0:
-            time.sleep(latency)
-
-        body, too_large, must_close = self._read_body()
-        if must_close:
-            self.close_connection = True
-        base = RecordedRequest(
-            method=method,
-            path=raw_target,
+    def _new_record(self, body: bytes) -> RecordedRequest:
+        return RecordedRequest(
+            method=self.command,
+            path=self.path,
             key=None,
             status=None,
             content_type=self.headers.get("Content-Type"),
-            body=b"" if too_large else body,
+            body=body,
         )
 
-        fault = app.faults._take_before()
-        if fault is not None:
-            kind, status, retry_after = fault
-            if kind == "drop_before":
-                app._record(replace(base, fault=kind))
-                self.close_connection = True
-                return
-            extra = {} if retry_after is None else {"Retry-After": _format_seconds(retry_after)}
-            app._record(replace(base, status=status, fault=kind))
-            self._send(status, {"msg": f"{_phrase(status)} (injected fault)"}, extra)
-            return
-
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            reply = app._handle(method, raw_target, headers, body, too_large)
-        except Exception:
-            logger.exception("IronCacheServer: internal error on %s %s", method, raw_target)
-            reply = _msg(500, "Internal Server Error: something went wrong on the server side.")
+    def _answer(
+        self, base: RecordedRequest, headers: dict[str, str], body: bytes, too_large: bool
+    ) -> tuple[int, Any, dict[str, str], RecordedRequest]:
+        reply = self._app._handle(self.command, self.path, headers, body, too_large)
         rec = replace(base, status=reply.status, cache=reply.cache, key=reply.key, auth=reply.auth)
-
-        if app.faults._take_drop_after(method):
-            app._record(replace(rec, fault="drop_after_apply"))
-            self.close_connection = True
-            return
-        # Recorded before answering, so a client that has its answer sees the record.
-        app._record(rec)
-        self._send(reply.status, reply.payload, reply.headers)
-
-    def _read_body(self) -> tuple[bytes, bool, bool]:
-        """Read the request body: (body, over MAX_BODY_BYTES, close the connection)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
-            return b"", False, False
-        try:
-            length = int(length_text)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            return b"", False, True
-        if length <= MAX_BODY_BYTES:
-            return self.rfile.read(length), False, False
-        if length > _DISCARD_CAP:
-            return b"", True, True
-        left = length
-        while left > 0:
-            got = self.rfile.read(min(left, _READ_CHUNK))
-            if not got:
-                return b"", True, True
-            left -= len(got)
-        return b"", True, False
-
-    def _read_chunked(self) -> tuple[bytes, bool, bool]:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                return b"", total > MAX_BODY_BYTES, True
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers
-                    pass
-                break
-            total += size
-            if total > _DISCARD_CAP:
-                return b"", True, True
-            data = self.rfile.read(size)
-            self.rfile.readline(16)  # CRLF after the chunk
-            if total <= MAX_BODY_BYTES:
-                parts.append(data)
-        if total > MAX_BODY_BYTES:
-            return b"", True, False
-        return b"".join(parts), False, False
-
-    def _send(self, status: int, payload: Any, extra_headers: dict[str, str]) -> None:
-        data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", _JSON)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in extra_headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # Errors raised by http.server itself (malformed request line, unknown method...)
-        # also answer JSON {"msg": ...}.
-        self.close_connection = True
-        data = json.dumps({"msg": message or _phrase(code)}).encode("utf-8")
-        self.send_response(code)
-        self.send_header("Content-Type", _JSON)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if getattr(self, "command", None) != "HEAD":
-            self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("IronCacheServer: " + format, *args)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+        return reply.status, reply.payload, reply.headers, rec

@@ -45,9 +45,9 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
+from cacheops.testing.lifecycle import StartStop
 from cacheops.testing.net import free_port, wait_for_port
 
 __all__ = [
@@ -204,7 +204,7 @@ def _stop_all_servers() -> None:
 atexit.register(_stop_all_servers)
 
 
-class MemcachedServer:
+class MemcachedServer(StartStop):
     """One real memcached on loopback, started in the foreground under :mod:`subprocess`.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. The port is picked
@@ -350,17 +350,6 @@ class MemcachedServer:
                     f"memcached did not apply the new authfile within {RELOAD_TIMEOUT} s"
                 )
             time.sleep(0.05)
-
-    def __enter__(self) -> MemcachedServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- where and how to reach it ----------------------------------------------------------
 
@@ -585,7 +574,7 @@ def _memcachier_url(credentials: tuple[str, str], servers: Sequence[str]) -> str
     return f"memcachier://{user}:{password}@{','.join(servers)}"
 
 
-class MemcachedCluster:
+class MemcachedCluster(StartStop):
     """``n`` independent memcached servers with the same settings, for multi-node tests."""
 
     def __init__(
@@ -629,17 +618,6 @@ class MemcachedCluster:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
-
-    def __enter__(self) -> MemcachedCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __len__(self) -> int:
         return len(self.servers)

@@ -164,15 +164,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from cacheops.testing.ironcache_server import Faults
+from cacheops.admin.memcachier import STATS_COUNTERS
+from cacheops.testing.http_server import NO_BODY, APIRequestHandler, Faults, LocalAPIServer
 from cacheops.testing.memcached import MAX_USERS, MemcachedError, MemcachedServer
-from cacheops.testing.net import wait_for_port
 
 __all__ = [
     "DEFAULT_CACHE_ID",
@@ -225,40 +222,9 @@ V2_INVALID_CONFIG_ID = "The specified alert delivery config ID is invalid (not a
 V2_NO_FLUSH_CAPABILITY = "Not allowed to flush this cache: the credentials lack flush_capability."
 PRIMARY_NOT_DELETABLE = "The primary credentials cannot be deleted; promote another set first."
 
-#: The stats keys both documents show, in their order.
-DOCUMENTED_STATS = (
-    "auth_cmds",
-    "auth_errors",
-    "bytes",
-    "bytes_read",
-    "bytes_written",
-    "cas_badval",
-    "cas_hits",
-    "cas_misses",
-    "cmd_delete",
-    "cmd_flush",
-    "cmd_get",
-    "cmd_set",
-    "cmd_touch",
-    "curr_connections",
-    "curr_items",
-    "decr_hits",
-    "decr_misses",
-    "delete_hits",
-    "delete_misses",
-    "evictions",
-    "expired",
-    "get_hits",
-    "get_misses",
-    "incr_hits",
-    "incr_misses",
-    "limit_maxbytes",
-    "time",
-    "total_connections",
-    "total_items",
-    "touch_hits",
-    "touch_misses",
-)
+#: The stats keys both documents show, in their order: the client's list
+#: (cacheops.admin.memcachier), so that the two cannot drift apart.
+DOCUMENTED_STATS = STATS_COUNTERS
 
 # Composite counters, computed from one memcached stats dict.
 _Stats = Mapping[str, Any]
@@ -348,8 +314,7 @@ _PREFIX_COLUMNS = (
 )
 
 _DAY = 86_400.0
-_JSON = "application/json"
-_NO_BODY: Any = object()  # a reply without a body (204, or a 2xx the documents show none for)
+_NO_BODY = NO_BODY  # a reply without a body (204, or a 2xx the documents show none for)
 _ADMIN_TIMEOUT = 5.0
 _SYNC_TIMEOUT = 3.0
 _PENDING_GRACE = 0.5  # a lookup not followed by its store within this time is a real lookup
@@ -801,7 +766,7 @@ class _Observer:
 # --------------------------------------------------------------------------- server
 
 
-class MemCachierAPIServer:
+class MemCachierAPIServer(LocalAPIServer[RecordedRequest]):
     """A local MemCachier analytics API (v1 and v2) on loopback, acting on a real memcached.
 
     ``memcached``: the server the commands act on; without one, a memcached with ASCII
@@ -811,6 +776,9 @@ class MemCachierAPIServer:
     :meth:`sample_now`). ``username``/``secret`` name the generated primary credential
     (only without a memcached that has users, whose users become the credentials).
     """
+
+    _name = "MemCachierAPIServer"
+    _logger = logger
 
     def __init__(
         self,
@@ -836,12 +804,10 @@ class MemCachierAPIServer:
                 not text or ":" in text or any(ord(c) <= 32 or ord(c) == 127 for c in text)
             ):
                 raise ValueError(f"{what} must be non-empty, without whitespace or ':'")
-        self._host = host
-        self._requested_port = port
+        super().__init__(host=host, port=port, handler=_Handler)
         self._clock = clock
         self._sample_interval = sample_interval
         self._cache_id = cache_id
-        self.faults = Faults()
 
         initial: list[tuple[str, str]]
         if memcached is None:
@@ -862,12 +828,11 @@ class MemCachierAPIServer:
         self._memcached = memcached
         self._initial = initial
 
-        self._lock = threading.Lock()  # all API state below
+        # self._lock (the base's) guards all API state below, and the request log.
         self._auth_lock = threading.Lock()  # serialises authfile reloads
         self._sample_lock = threading.Lock()
         self._creds: dict[str, _Cred] = {}
         self._next_cred_id = 1
-        self._log: list[RecordedRequest] = []
         self._samples: deque[Sample] = deque(maxlen=max_samples)
         self._events: deque[_Event] = deque(maxlen=MAX_EVENTS)
         self._recent: deque[_Event] = deque(maxlen=RECENT_LOG_LINES)
@@ -888,32 +853,13 @@ class MemCachierAPIServer:
 
         self._admin: _AdminConnection | None = None
         self._observer: _Observer | None = None
-        self._state_lock = threading.Lock()
         self._stop_sampler = threading.Event()
         self._sampler: threading.Thread | None = None
-        self._httpd: _APIHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
-        self._stopped = False
 
-    # -- lifecycle
-
-    def start(self) -> MemCachierAPIServer:
-        """Start (the owned memcached,) the log watcher, the sampler and the HTTP server;
-        returns ``self``. A stopped server cannot be started again."""
-        with self._state_lock:
-            if self._stopped:
-                raise RuntimeError("this MemCachierAPIServer was stopped; create a new one")
-            if self._httpd is not None:
-                return self
-            try:
-                self._start_locked()
-            except BaseException:
-                self._stop_locked()
-                raise
-        return self
+    # -- lifecycle (start(), stop(), running and the context manager: LocalAPIServer)
 
     def _start_locked(self) -> None:
+        """Start (the owned memcached,) the log watcher, the sampler, then the HTTP server."""
         if self._owns_memcached:
             self._memcached.start()
         elif not self._memcached.running:
@@ -937,35 +883,11 @@ class MemCachierAPIServer:
                 daemon=True,
             )
             self._sampler.start()
-        httpd = _APIHTTPServer((self._host, self._requested_port), self)
-        self._port = int(httpd.server_address[1])
-        thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"MemCachierAPIServer:{self._port}",
-            daemon=True,
-        )
-        thread.start()
-        self._httpd, self._thread = httpd, thread
-        if not wait_for_port(self._host, self._port, timeout=10.0):
-            raise RuntimeError(f"MemCachierAPIServer did not come up on {self._netloc()}")
-
-    def stop(self) -> None:
-        """Stop serving, sampling and watching; stop the memcached if this server owns it.
-        Safe to call twice."""
-        with self._state_lock:
-            self._stop_locked()
+        super()._start_locked()
 
     def _stop_locked(self) -> None:
-        self._stopped = True
-        httpd, thread = self._httpd, self._thread
-        self._httpd = self._thread = None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.close_all_connections()
-            httpd.server_close()
-            if thread is not None:
-                thread.join(timeout=5.0)
+        """Stop serving, sampling and watching; stop the memcached if this server owns it."""
+        super()._stop_locked()
         self._stop_sampler.set()
         if self._sampler is not None:
             self._sampler.join(timeout=5.0)
@@ -977,40 +899,7 @@ class MemCachierAPIServer:
         if self._owns_memcached:
             self._memcached.stop()
 
-    def __enter__(self) -> MemCachierAPIServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        with self._state_lock:
-            return self._httpd is not None
-
-    # -- addresses and identity
-
-    @property
-    def host(self) -> str:
-        return self._host
-
-    @property
-    def port(self) -> int:
-        if self._port is not None:
-            return self._port
-        if self._requested_port:
-            return self._requested_port
-        raise RuntimeError("the port is chosen at start(); start the server first")
-
-    @property
-    def base_url(self) -> str:
-        """``http://HOST:PORT``: both ``/api/v1/...`` and ``/api/v2/...`` live below it."""
-        return f"http://{self._netloc()}"
+    # -- addresses and identity (host, port and base_url: LocalAPIServer)
 
     @property
     def v1_url(self) -> str:
@@ -1043,26 +932,10 @@ class MemCachierAPIServer:
             cred = self._primary()
             return cred.username, cred.password
 
-    def _netloc(self) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"{host}:{self.port}"
+    def _repr_detail(self) -> str:
+        return f"cache_id={self._cache_id}"
 
-    def __repr__(self) -> str:
-        state = "running" if self.running else ("stopped" if self._stopped else "not started")
-        where = self.base_url if self._port is not None else f"{self._host}:{self._requested_port}"
-        return f"<MemCachierAPIServer {where} cache_id={self._cache_id} {state}>"
-
-    # -- introspection and test controls
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A snapshot of every request received so far, oldest first."""
-        with self._lock:
-            return list(self._log)
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self._log.clear()
+    # -- introspection and test controls (requests and clear_requests: LocalAPIServer)
 
     def credentials(self) -> list[Credential]:
         """Snapshots of every credential, oldest first."""
@@ -1408,10 +1281,6 @@ class MemCachierAPIServer:
         return None
 
     # -- HTTP entry point
-
-    def _record(self, rec: RecordedRequest) -> None:
-        with self._lock:
-            self._log.append(rec)
 
     def _handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes, too_large: bool
@@ -2493,194 +2362,46 @@ def _v1_bool(value: object, name: str) -> bool:
 # --------------------------------------------------------------------------- HTTP plumbing
 
 
-class _APIHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], app: MemCachierAPIServer) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.app = app
-        self._conn_lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
-        super().__init__(address, _Handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, addr = super().get_request()
-        with self._conn_lock:
-            self._conns.add(conn)
-        return conn, addr
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conn_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_all_connections(self) -> None:
-        with self._conn_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug(
-            "MemCachierAPIServer: error on a connection from %s", client_address, exc_info=True
-        )
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(APIRequestHandler[MemCachierAPIServer, RecordedRequest]):
     server_version = "MemCachierAPILocal/1"
-    timeout = 60
-    # Headers and body go out in two writes: without TCP_NODELAY, Nagle plus the client's
-    # delayed ACK would add ~40 ms to every answer.
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
-    @property
-    def _app(self) -> MemCachierAPIServer:
-        server = self.server
-        assert isinstance(server, _APIHTTPServer)
-        return server.app
-
-    def _dispatch(self) -> None:
-        app = self._app
-        method = self.command
-        target = self.path
-        latency = app.faults.latency
-        if latency > 0:
-            time.sleep(latency)
-        body, too_large = self._read_body()
-        base = RecordedRequest(method=method, path=target, status=None, body=body)
-
-        fault = app.faults._take_before()
-        if fault is not None:
-            kind, status, retry_after = fault
-            api = _version_of(_normalise_path(target.partition("?")[0]))
-            if kind == "drop_before":
-                app._record(replace(base, api=api, fault=kind))
-                self.close_connection = True
-                return
-            headers = {} if retry_after is None else {"Retry-After": _seconds(retry_after)}
-            reply = _error(api, status, f"{_phrase(status)} (injected fault)")
-            app._record(replace(base, status=status, api=api, fault=kind))
-            self._send(status, reply.payload, headers)
-            return
-
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            reply, version = app._handle(method, target, headers, body, too_large)
-        except Exception:
-            logger.exception("MemCachierAPIServer: internal error on %s %s", method, target)
-            version = _version_of(_normalise_path(target.partition("?")[0]))
-            reply = _error(version, 500, "Server error")
-        rec = replace(base, status=reply.status, user=reply.user, api=version, route=reply.route)
-        if app.faults._take_drop_after(method):
-            app._record(replace(rec, fault="drop_after_apply"))
-            self.close_connection = True
-            return
-        app._record(rec)  # before answering: a client holding its answer sees the record
-        self._send(reply.status, reply.payload, reply.headers)
+    error_key = "error"
+    internal_error = "Server error"
+    max_body_bytes = MAX_BODY_BYTES
+    discard_cap = MAX_BODY_BYTES  # an over-size body is not drained: the connection closes
 
     def _read_body(self) -> tuple[bytes, bool]:
+        # This server's framing, kept as it always was: a Content-Length frames the body
+        # even beside "Transfer-Encoding: chunked" (the base reads it chunked, as RFC 9112
+        # says), and a negative one means no body on a connection kept open (the base
+        # closes it).
         length_text = self.headers.get("Content-Length")
         if length_text is None:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return self._read_chunked()
-            return b"", False
-        try:
-            length = int(length_text)
-        except ValueError:
-            self.close_connection = True
-            return b"", False
-        if length <= 0:
-            return b"", False
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            return b"", True
-        return self.rfile.read(length), False
-
-    def _read_chunked(self) -> tuple[bytes, bool]:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                self.close_connection = True
+            return super()._read_body()
+        with contextlib.suppress(ValueError):
+            if int(length_text) < 0:
                 return b"", False
-            if size == 0:
-                while self.rfile.readline(1024).strip():
-                    pass
-                return b"".join(parts), False
-            total += size
-            if total > MAX_BODY_BYTES:
-                self.close_connection = True
-                return b"", True
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(16)
+        return self._read_sized(length_text)
 
-    def _send(self, status: int, payload: Any, extra_headers: dict[str, str]) -> None:
-        data = b"" if payload is _NO_BODY or status == 204 else json.dumps(payload).encode()
-        self.send_response(status)
-        if data:
-            self.send_header("Content-Type", _JSON)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in extra_headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD" and data:
-            self.wfile.write(data)
+    def _new_record(self, body: bytes) -> RecordedRequest:
+        return RecordedRequest(method=self.command, path=self.path, status=None, body=body)
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # Errors raised by http.server itself (malformed request line...) answer JSON too.
-        self.close_connection = True
-        data = json.dumps({"error": message or _phrase(code)}).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", _JSON)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if getattr(self, "command", None) != "HEAD":
-            self.wfile.write(data)
+    def _answer(
+        self, base: RecordedRequest, headers: dict[str, str], body: bytes, too_large: bool
+    ) -> tuple[int, Any, dict[str, str], RecordedRequest]:
+        reply, version = self._app._handle(self.command, self.path, headers, body, too_large)
+        rec = replace(base, status=reply.status, user=reply.user, api=version, route=reply.route)
+        return reply.status, reply.payload, reply.headers, rec
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("MemCachierAPIServer: " + format, *args)
+    # A request the API never saw is recorded and answered in the shape of the API version
+    # its path names (send_error, for requests http.server refuses, always uses error_key).
 
+    def _failed(
+        self, base: RecordedRequest, status: int | None, fault: str | None
+    ) -> RecordedRequest:
+        return replace(base, status=status, api=self._version(), fault=fault)
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+    def _error_payload(self, status: int, message: str) -> Any:
+        return _error(self._version(), status, message).payload
 
-
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else format(value, "g")
+    def _version(self) -> str | None:
+        return _version_of(_normalise_path(self.path.partition("?")[0]))
