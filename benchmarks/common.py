@@ -6,6 +6,8 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 
+from cacheops import Backend
+
 
 def per_op_us(fn: Callable[[], object], ops: int) -> float:
     """Microseconds per call of ``fn``, over ``ops`` calls."""
@@ -40,3 +42,23 @@ def report(title: str, medians: Mapping[str, float], baseline: str) -> dict[str,
         ratios[name] = value / base
         print(f"  {name:<38} {value:9.1f} µs/op   {ratios[name]:5.2f}x {baseline}")
     return ratios
+
+
+def get_many_speedup(cache: Backend, value: object, *, label: str, rounds: int, ops: int) -> float:
+    """How many times faster one ``get_many`` of 100 keys is than 100 single ``get``s."""
+    keys = [f"many:{i}" for i in range(100)]
+    cache.put_many({k: value for k in keys})
+
+    def hundred_gets() -> None:
+        for key in keys:
+            cache.get(key)
+
+    medians = interleaved(
+        {
+            "100 x cacheops get": hundred_gets,
+            "cacheops get_many(100)": lambda: cache.get_many(keys),
+        },
+        rounds=rounds,
+        ops=ops,
+    )
+    return report(label, medians, "cacheops get_many(100)")["100 x cacheops get"]

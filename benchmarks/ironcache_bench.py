@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import requests
 
 import cacheops
+from benchmarks import common
 from benchmarks.common import interleaved, report
 from cacheops.testing.ironcache_server import IronCacheServer
 
@@ -220,23 +221,9 @@ def get_many_speedup(endpoint: Endpoint, args: argparse.Namespace, label: str) -
     cache = cacheops.connect(
         f"ironcache+http://{endpoint.project_id}:{endpoint.token}@127.0.0.1:{endpoint.port}/{CACHE}"
     )
-    keys = [f"many:{i}" for i in range(100)]
-    cache.put_many({k: VALUE for k in keys})
-
-    def hundred_gets() -> None:
-        for key in keys:
-            cache.get(key)
-
-    medians = interleaved(
-        {
-            "100 x cacheops get": hundred_gets,
-            "cacheops get_many(100)": lambda: cache.get_many(keys),
-        },
-        rounds=args.rounds,
-        ops=max(1, args.ops // 100),
+    return common.get_many_speedup(
+        cache, VALUE, label=f"100 keys, {label}", rounds=args.rounds, ops=max(1, args.ops // 100)
     )
-    ratios = report(f"100 keys, {label}", medians, "cacheops get_many(100)")
-    return ratios["100 x cacheops get"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

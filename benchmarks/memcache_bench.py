@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pymemcache.client.base import Client
 
 import cacheops
-from benchmarks.common import interleaved, report
+from benchmarks.common import get_many_speedup, interleaved, report
 from cacheops.testing.memcached import MemcachedServer
 
 
@@ -67,23 +67,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         results["put"] = report("single put", medians, "pymemcache Client.set")["cacheops put"]
 
-        keys = [f"many:{i}" for i in range(100)]
-        cache.put_many({k: value for k in keys})
-
-        def hundred_gets() -> None:
-            for key in keys:
-                cache.get(key)
-
-        medians = interleaved(
-            {
-                "100 x cacheops get": hundred_gets,
-                "cacheops get_many(100)": lambda: cache.get_many(keys),
-            },
-            rounds=args.rounds,
-            ops=max(1, args.ops // 50),
+        results["get_many_speedup"] = get_many_speedup(
+            cache, value, label="100 keys", rounds=args.rounds, ops=max(1, args.ops // 50)
         )
-        ratios = report("100 keys", medians, "cacheops get_many(100)")
-        results["get_many_speedup"] = ratios["100 x cacheops get"]
     print(
         f"\nsummary: get {results['get']:.2f}x, put {results['put']:.2f}x bare pymemcache "
         f"(target <= 1.10x); get_many(100) {results['get_many_speedup']:.1f}x faster than 100 "

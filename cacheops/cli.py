@@ -24,7 +24,7 @@ from . import errors
 from .backend import Backend
 
 if TYPE_CHECKING:
-    from .admin.memcachier import Credential, MemCachierAPI
+    from .admin.memcachier import MemCachierAPI
 
 #: Exit code by error class; the most specific class wins.
 EXIT_CODES: dict[type[errors.CacheError], int] = {
@@ -268,18 +268,6 @@ def _analytics_api(settings: Settings) -> Iterator[MemCachierAPI]:
         yield api
 
 
-def credential_row(credential: Credential) -> dict[str, Any]:
-    """A credential as shown: its name and capabilities, never its password."""
-    caps = credential.capabilities
-    return {
-        "username": credential.username,
-        "primary": credential.primary,
-        "write": caps.write,
-        "flush": caps.flush,
-        "api": caps.api,
-    }
-
-
 def credentials_table(rows: list[dict[str, Any]]) -> str:
     header = ("username", "primary", "write", "flush", "api")
     width = max([len("username")] + [len(r["username"]) for r in rows])
@@ -300,7 +288,7 @@ def credentials() -> None:
 def credentials_list(settings: Settings) -> None:
     """Every credential of the cache, with its capabilities (never a password)."""
     with _analytics_api(settings) as api:
-        rows = [credential_row(c) for c in api.credentials()]
+        rows = [c.public() for c in api.credentials()]
     _emit(settings, rows, lambda: credentials_table(rows))
 
 
@@ -310,7 +298,7 @@ def credentials_create(settings: Settings) -> None:
     """Create a credential; its password is printed once, here, and nowhere else."""
     with _analytics_api(settings) as api:
         created = api.create_credential()
-    row = {**credential_row(created), "password": created.password}
+    row = {**created.public(), "password": created.password}
     _emit(
         settings,
         row,
@@ -368,7 +356,7 @@ def credentials_promote(settings: Settings, username: str) -> None:
     """Make USERNAME the primary credential."""
     with _analytics_api(settings) as api:
         promoted = api.promote_credential(username)
-    _emit(settings, credential_row(promoted), lambda: f"promoted {promoted.username}")
+    _emit(settings, promoted.public(), lambda: f"promoted {promoted.username}")
 
 
 # -- local servers ------------------------------------------------------------------------

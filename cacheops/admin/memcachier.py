@@ -270,6 +270,17 @@ class Credential:
     capabilities: Capabilities
     primary: bool = False
 
+    def public(self) -> dict[str, Any]:
+        """The credential as it may be shown: name and capabilities, never the password."""
+        caps = self.capabilities
+        return {
+            "username": self.username,
+            "primary": self.primary,
+            "write": caps.write,
+            "flush": caps.flush,
+            "api": caps.api,
+        }
+
     @classmethod
     def from_json(cls, data: Any) -> Credential:
         doc = _mapping(data)
@@ -1437,20 +1448,9 @@ class MemCachierAdmin(Admin):
             "enabled": info.enabled,
             "cluster_name": info.cluster_name,
             "servers": list(info.servers),
-            "credentials": [_public(c) for c in info.credentials],
+            "credentials": [c.public() for c in info.credentials],
             "can_switch": info.can_switch,
             "can_manage_credentials": info.can_manage_credentials,
             "can_update_capabilities": info.can_update_capabilities,
             "max_value_size": self._backend.max_value_size,
         }
-
-
-def _public(credential: Credential) -> dict[str, Any]:
-    caps = credential.capabilities
-    return {
-        "username": credential.username,
-        "primary": credential.primary,
-        "write": caps.write,
-        "flush": caps.flush,
-        "api": caps.api,
-    }

@@ -19,7 +19,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cacheops import CacheError, ConfigurationError
 from cacheops.cli import (
     analytics_api,
-    credential_row,
     credentials_table,
     exit_code,
     stats_table,
@@ -96,5 +95,5 @@ class Command(BaseCommand):
     def credentials(self, cache: CacheopsCache, as_json: bool) -> None:
         """List the cache's MemCachier credentials (never a password)."""
         with analytics_api(cache.backend) as api:
-            rows = [credential_row(c) for c in api.credentials()]
+            rows = [c.public() for c in api.credentials()]
         self._emit(as_json, rows, credentials_table(rows))
