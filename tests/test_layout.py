@@ -25,3 +25,13 @@ def test_core_imports_neither_django_nor_flask() -> None:
         for framework in ("django", "flask"):
             assert f"import {framework}" not in text, path
             assert f"from {framework}" not in text, path
+
+
+def test_every_docs_page_has_a_title_and_content() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    pages = sorted(docs.rglob("*.md"))
+    assert len(pages) >= 10
+    for page in pages:
+        text = page.read_text()
+        assert text.startswith("# "), page
+        assert len(text.splitlines()) > 5, page
