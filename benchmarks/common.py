@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -62,3 +65,47 @@ def get_many_speedup(cache: Backend, value: object, *, label: str, rounds: int, 
         ops=ops,
     )
     return report(label, medians, "cacheops get_many(100)")["100 x cacheops get"]
+
+
+class DelayProxy:
+    """A loopback TCP relay that holds every client-to-server chunk ``delay`` seconds: a
+    network round trip, on one machine, for measuring what latency does to each call
+    pattern. Both directions are plain copies; only requests wait."""
+
+    def __init__(self, target: tuple[str, int], delay: float) -> None:
+        self.target = target
+        self.delay = delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            for sock in (client, server):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(
+                target=self._pump, args=(client, server, self.delay), daemon=True
+            ).start()
+            threading.Thread(target=self._pump, args=(server, client, 0.0), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, delay: float) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if delay:
+                    time.sleep(delay)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
