@@ -15,27 +15,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from counting import Calls
 from flask import Flask, Response, abort, request, session
 
 import cacheops
-from cacheops.backends import REGISTRY
 from cacheops.cli import EXIT_CODES
 from cacheops.testing.net import free_port
 from flask_cacheops import DEFAULT, Cacheops, CacheopsState
 from flask_cacheops import keys as flask_keys
-
-BACKENDS = ["memory", "memcachier", "ironcache"]
-
-
-@pytest.fixture(params=BACKENDS)
-def cache_url(request: pytest.FixtureRequest) -> str:
-    """A URL naming one cache, shared by every backend built from it in this test."""
-    if request.param == "memory":
-        return f"memory://flask-{uuid.uuid4().hex}"
-    if request.param == "ironcache" and REGISTRY.get("ironcache+http") is None:
-        pytest.skip("the ironcache+http:// backend is not in this build of cacheops yet")
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
 
 
 @pytest.fixture
@@ -56,24 +43,11 @@ def make_app(ext: Cacheops | None = None, **config: Any) -> tuple[Flask, Cacheop
     return app, ext
 
 
-class Calls:
-    """Counts calls, so tests can tell a computed response from a cached one."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self.lock:
-            self.count += 1
-            return self.count
-
-
 # -- cached views ---------------------------------------------------------------------
 
 
-def test_a_cached_view_is_computed_once(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_a_cached_view_is_computed_once(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @app.get("/page/<name>")
@@ -92,8 +66,8 @@ def test_a_cached_view_is_computed_once(cache_url: str) -> None:
     assert calls.count == 2
 
 
-def test_a_hit_restores_status_headers_and_body_exactly(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_a_hit_restores_status_headers_and_body_exactly(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     body = bytes(range(256)) * 4  # every byte value, newlines included
 
     @app.get("/blob")
@@ -114,8 +88,8 @@ def test_a_hit_restores_status_headers_and_body_exactly(cache_url: str) -> None:
     assert hit.headers.getlist("X-Multi") == ["one", "two"]
 
 
-def test_unless_bypasses_the_cache(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_unless_bypasses_the_cache(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
     bypass = {"on": True}
 
@@ -145,9 +119,9 @@ def test_unless_bypasses_the_cache(cache_url: str) -> None:
     ],
 )
 def test_responses_other_than_200_are_not_cached(
-    cache_url: str, status: int, extra: dict[str, str]
+    any_cache_url: str, status: int, extra: dict[str, str]
 ) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @app.get("/status")
@@ -235,8 +209,8 @@ def test_only_get_and_head_use_the_cache() -> None:
     assert head.headers["Content-Length"] == str(len("GET 2"))
 
 
-def test_the_query_string_is_ignored_unless_asked_for(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_the_query_string_is_ignored_unless_asked_for(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @app.get("/plain")
@@ -259,8 +233,8 @@ def test_the_query_string_is_ignored_unless_asked_for(cache_url: str) -> None:
     assert client.get("/search?q=y&t=1&t=2").text != first
 
 
-def test_view_keys_are_readable_and_fit_every_backend(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_view_keys_are_readable_and_fit_every_backend(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @app.get("/<path:anything>")
@@ -348,8 +322,8 @@ def test_cached_outside_a_request_is_a_clear_error() -> None:
         not_a_view()
 
 
-def test_concurrent_requests_are_safe(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_concurrent_requests_are_safe(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @app.get("/busy/<int:n>")
@@ -399,8 +373,8 @@ class Account:
         return self.id
 
 
-def test_memoize_keys_distinguish_arguments_and_types(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_memoize_keys_distinguish_arguments_and_types(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @ext.memoize()
@@ -435,8 +409,8 @@ def test_memoize_keys_distinguish_arguments_and_types(cache_url: str) -> None:
         assert calls.count == 15
 
 
-def test_memoize_caches_none_and_falsy_results(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_memoize_caches_none_and_falsy_results(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @ext.memoize()
@@ -529,8 +503,8 @@ def test_memoize_wrong_arguments_raise_pythons_own_error() -> None:
         f(b=1)  # type: ignore[call-arg]
 
 
-def test_memoize_results_go_through_the_serializer(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_memoize_results_go_through_the_serializer(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
 
     @ext.memoize()
     def pair() -> tuple[int, int]:
@@ -540,7 +514,7 @@ def test_memoize_results_go_through_the_serializer(cache_url: str) -> None:
         pair()
 
     app, ext = make_app(
-        CACHEOPS_URL=cache_url,
+        CACHEOPS_URL=any_cache_url,
         CACHEOPS_OPTIONS={"serializer": "pickle", "secret": "s" * 32},
         CACHEOPS_KEY_PREFIX="pickled:",
     )
@@ -577,8 +551,8 @@ def test_memoize_unless_and_rejections() -> None:
         ext.memoize()(generator)
 
 
-def test_delete_memoized_one_call_or_every_call(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url)
+def test_delete_memoized_one_call_or_every_call(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @ext.memoize(ttl=60)
@@ -664,10 +638,10 @@ def test_two_apps_do_not_share_a_cache_by_accident(no_cache_environment: None) -
     assert isinstance(first.extensions["cacheops"], CacheopsState)
 
 
-def test_apps_on_one_server_are_kept_apart_by_their_prefixes(cache_url: str) -> None:
+def test_apps_on_one_server_are_kept_apart_by_their_prefixes(any_cache_url: str) -> None:
     ext = Cacheops()
-    first, _ = make_app(ext, CACHEOPS_URL=cache_url, CACHEOPS_KEY_PREFIX="one:")
-    second, _ = make_app(ext, CACHEOPS_URL=cache_url, CACHEOPS_KEY_PREFIX="two:")
+    first, _ = make_app(ext, CACHEOPS_URL=any_cache_url, CACHEOPS_KEY_PREFIX="one:")
+    second, _ = make_app(ext, CACHEOPS_URL=any_cache_url, CACHEOPS_KEY_PREFIX="two:")
     calls = Calls()
 
     @ext.memoize()
@@ -683,11 +657,11 @@ def test_apps_on_one_server_are_kept_apart_by_their_prefixes(cache_url: str) -> 
         assert ext.backend.key_prefix == "one:"
 
 
-def test_named_caches(cache_url: str) -> None:
+def test_named_caches(any_cache_url: str) -> None:
     app, ext = make_app(
         CACHEOPS_URL="memory://",
         CACHEOPS_CACHES={
-            "pages": {"url": cache_url, "key_prefix": "pages:", "default_ttl": None},
+            "pages": {"url": any_cache_url, "key_prefix": "pages:", "default_ttl": None},
             "scratch": {"url": "memory://", "options": {"max_items": 10}},
         },
     )
@@ -717,9 +691,9 @@ def test_named_caches(cache_url: str) -> None:
             ext.cache("nope")
 
 
-def test_a_named_cache_without_a_url_is_where_the_default_cache_is(cache_url: str) -> None:
+def test_a_named_cache_without_a_url_is_where_the_default_cache_is(any_cache_url: str) -> None:
     app, ext = make_app(
-        CACHEOPS_URL=cache_url,
+        CACHEOPS_URL=any_cache_url,
         CACHEOPS_CACHES={"pages": {"key_prefix": "pages:", "options": {"serializer": "pickle"}}},
     )
     with app.app_context():
@@ -737,11 +711,11 @@ def test_the_default_cache_can_be_an_entry_of_cacheops_caches() -> None:
         assert ext.admin.info()["backend"] == "memory"
 
 
-def test_environment_configuration(monkeypatch: pytest.MonkeyPatch, cache_url: str) -> None:
-    monkeypatch.setenv("CACHEOPS_URL", cache_url)
+def test_environment_configuration(monkeypatch: pytest.MonkeyPatch, any_cache_url: str) -> None:
+    monkeypatch.setenv("CACHEOPS_URL", any_cache_url)
     app, ext = make_app()
     with app.app_context():
-        assert ext.backend.location.split("://")[0] == cache_url.split("://")[0]
+        assert ext.backend.location.split("://")[0] == any_cache_url.split("://")[0]
 
 
 @pytest.mark.parametrize(
@@ -848,8 +822,10 @@ def test_a_view_that_reads_the_session_is_the_apps_business() -> None:
 # -- the CLI ----------------------------------------------------------------------------
 
 
-def test_cli_stats_table_and_json(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url, CACHEOPS_CACHES={"scratch": {"url": "memory://"}})
+def test_cli_stats_table_and_json(any_cache_url: str) -> None:
+    app, ext = make_app(
+        CACHEOPS_URL=any_cache_url, CACHEOPS_CACHES={"scratch": {"url": "memory://"}}
+    )
     with app.app_context():
         ext.backend.put("k", "v")
         ext.backend.get("k")
@@ -861,24 +837,26 @@ def test_cli_stats_table_and_json(cache_url: str) -> None:
     header, *rows = result.stdout.splitlines()
     assert header.split()[:3] == ["CACHE", "BACKEND", "HIT"]
     assert [row.split()[0] for row in rows] == ["default", "scratch"]
-    if cache_url.startswith("memory"):  # servers count every test's lookups
+    if any_cache_url.startswith("memory"):  # servers count every test's lookups
         assert "50.0%" in rows[0]
-    elif cache_url.startswith("memcachier"):
+    elif any_cache_url.startswith("memcachier"):
         assert re.search(r"\d+\.\d%", rows[0])
 
     result = runner.invoke(args=["cacheops", "stats", "--json", "--cache", "default"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert list(document) == ["default"]
-    assert document["default"]["location"].startswith(cache_url.split("://")[0])
+    assert document["default"]["location"].startswith(any_cache_url.split("://")[0])
     assert {"hits", "misses", "hit_rate", "items", "servers"} <= set(document["default"])
-    if cache_url.startswith("memory"):
+    if any_cache_url.startswith("memory"):
         assert document["default"]["hit_rate"] == 0.5
     assert "s3cr3t" not in result.stdout
 
 
-def test_cli_flush(cache_url: str) -> None:
-    app, ext = make_app(CACHEOPS_URL=cache_url, CACHEOPS_CACHES={"scratch": {"url": "memory://"}})
+def test_cli_flush(any_cache_url: str) -> None:
+    app, ext = make_app(
+        CACHEOPS_URL=any_cache_url, CACHEOPS_CACHES={"scratch": {"url": "memory://"}}
+    )
     with app.app_context():
         ext.backend.put("k", "v")
         ext.cache("scratch").put("k", "v")

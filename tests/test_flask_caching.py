@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 import uuid
 from typing import Any
 
 import pytest
+from counting import Calls
 from flask import Flask, request
 from flask_caching import Cache
 
 import cacheops
-from cacheops.backends import REGISTRY
 from cacheops.testing.net import free_port
 from flask_cacheops.flask_caching import CacheopsCache
 
-BACKENDS = ["memory", "memcachier", "ironcache"]
 CACHE_TYPE = "flask_cacheops.flask_caching.CacheopsCache"
-
-
-@pytest.fixture(params=BACKENDS)
-def cache_url(request: pytest.FixtureRequest) -> str:
-    """A URL naming one cache, shared by every backend built from it in this test."""
-    if request.param == "memory":
-        return f"memory://flask-caching-{uuid.uuid4().hex}"
-    if request.param == "ironcache" and REGISTRY.get("ironcache+http") is None:
-        pytest.skip("the ironcache+http:// backend is not in this build of cacheops yet")
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
 
 
 def make_app(**config: Any) -> tuple[Flask, Cache]:
@@ -37,36 +24,25 @@ def make_app(**config: Any) -> tuple[Flask, Cache]:
     return app, Cache(app)
 
 
-class Calls:
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self.lock:
-            self.count += 1
-            return self.count
-
-
 @dataclasses.dataclass(frozen=True)
 class Point:
     x: int
     y: int
 
 
-def test_flask_caching_builds_a_cacheops_backend(cache_url: str) -> None:
-    app, cache = make_app(CACHEOPS_URL=cache_url, CACHE_KEY_PREFIX="app1_")
+def test_flask_caching_builds_a_cacheops_backend(any_cache_url: str) -> None:
+    app, cache = make_app(CACHEOPS_URL=any_cache_url, CACHE_KEY_PREFIX="app1_")
     with app.app_context():
         backend = cache.cache
         assert isinstance(backend, CacheopsCache)
         assert backend.backend.key_prefix == "app1_"
-        assert backend.backend.location.split("://")[0] == cache_url.split("://")[0]
+        assert backend.backend.location.split("://")[0] == any_cache_url.split("://")[0]
         assert backend.default_timeout == 300
         assert backend.admin.info()["backend"]
 
 
-def test_cached_view_is_computed_once(cache_url: str) -> None:
-    app, cache = make_app(CACHEOPS_URL=cache_url)
+def test_cached_view_is_computed_once(any_cache_url: str) -> None:
+    app, cache = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @app.get("/page")
@@ -87,8 +63,8 @@ def test_cached_view_is_computed_once(cache_url: str) -> None:
     assert calls.count == 3
 
 
-def test_cached_view_keys_with_spaces_and_unicode_are_hashed(cache_url: str) -> None:
-    app, cache = make_app(CACHEOPS_URL=cache_url)
+def test_cached_view_keys_with_spaces_and_unicode_are_hashed(any_cache_url: str) -> None:
+    app, cache = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @app.get("/<path:p>")
@@ -102,8 +78,8 @@ def test_cached_view_keys_with_spaces_and_unicode_are_hashed(cache_url: str) -> 
     assert calls.count == 2
 
 
-def test_memoize_distinguishes_arguments_and_pickles_any_result(cache_url: str) -> None:
-    app, cache = make_app(CACHEOPS_URL=cache_url)
+def test_memoize_distinguishes_arguments_and_pickles_any_result(any_cache_url: str) -> None:
+    app, cache = make_app(CACHEOPS_URL=any_cache_url)
     calls = Calls()
 
     @cache.memoize(timeout=60)
@@ -124,10 +100,10 @@ def test_memoize_distinguishes_arguments_and_pickles_any_result(cache_url: str) 
         assert calls.count == 5
 
 
-def test_memoize_caches_with_default_timeout_zero(cache_url: str) -> None:
+def test_memoize_caches_with_default_timeout_zero(any_cache_url: str) -> None:
     # Flask-Caching stores memoize's version keys with timeout 0: "never expire". A backend
     # that took 0 as cacheops' "expire at once" would never serve a memoized value.
-    app, cache = make_app(CACHEOPS_URL=cache_url, CACHE_DEFAULT_TIMEOUT=0)
+    app, cache = make_app(CACHEOPS_URL=any_cache_url, CACHE_DEFAULT_TIMEOUT=0)
     calls = Calls()
 
     @cache.memoize()
@@ -174,8 +150,8 @@ def test_default_timeout_zero_means_forever() -> None:
         assert cache.get("k") == "v"
 
 
-def test_timeouts_on_servers(cache_url: str) -> None:
-    app, cache = make_app(CACHEOPS_URL=cache_url)
+def test_timeouts_on_servers(any_cache_url: str) -> None:
+    app, cache = make_app(CACHEOPS_URL=any_cache_url)
     with app.app_context():
         assert cache.set("forever", [1], timeout=0)
         assert cache.set("expired", [1], timeout=-1)
@@ -183,8 +159,8 @@ def test_timeouts_on_servers(cache_url: str) -> None:
         assert cache.get("expired") is None
 
 
-def test_the_rest_of_the_api(cache_url: str) -> None:
-    app, cache = make_app(CACHEOPS_URL=cache_url)
+def test_the_rest_of_the_api(any_cache_url: str) -> None:
+    app, cache = make_app(CACHEOPS_URL=any_cache_url)
     with app.app_context():
         assert cache.set_many({"a": 1, "b": Point(0, 0)}) == ["a", "b"]
         assert cache.get_dict("a", "b", "c") == {"a": 1, "b": Point(0, 0), "c": None}
@@ -203,26 +179,26 @@ def test_the_rest_of_the_api(cache_url: str) -> None:
         assert not cache.has("x")
 
 
-def test_the_key_prefix_is_cache_key_prefix(cache_url: str) -> None:
+def test_the_key_prefix_is_cache_key_prefix(any_cache_url: str) -> None:
     app, cache = make_app(
-        CACHEOPS_URL=cache_url,
+        CACHEOPS_URL=any_cache_url,
         CACHE_KEY_PREFIX="mine_",
         CACHE_OPTIONS={"key_prefix": "ignored_"},
     )
     with app.app_context():
         cache.set("k", "v")
-    raw = cacheops.connect(cache_url, serializer="pickle")
+    raw = cacheops.connect(any_cache_url, serializer="pickle")
     assert raw.get("mine_k") == "v"
     assert raw.get("ignored_k") is None
 
 
-def test_a_secret_signs_the_pickles(cache_url: str) -> None:
+def test_a_secret_signs_the_pickles(any_cache_url: str) -> None:
     secret = "x" * 32
-    app, cache = make_app(CACHEOPS_URL=cache_url, CACHE_OPTIONS={"secret": secret})
+    app, cache = make_app(CACHEOPS_URL=any_cache_url, CACHE_OPTIONS={"secret": secret})
     with app.app_context():
         cache.set("p", Point(1, 2))
         assert cache.get("p") == Point(1, 2)
-    unsigned = cacheops.connect(cache_url, serializer="pickle", key_prefix="flask_cache_")
+    unsigned = cacheops.connect(any_cache_url, serializer="pickle", key_prefix="flask_cache_")
     with pytest.raises(cacheops.SerializationError, match="signed"):
         unsigned.get("p")
     # A pickle an attacker wrote without the secret is refused and read as a miss.

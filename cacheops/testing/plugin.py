@@ -11,6 +11,7 @@ when it is missing, unless ``CI`` is set, where a missing binary is a failure.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import quote
@@ -120,3 +121,20 @@ def memcachier_api(memcachier_api_server: MemCachierAPIServer) -> Iterator[MemCa
     memcached flushed and its stats reset, no alerts or prefixes, no faults, empty logs."""
     memcachier_api_server.reset()
     yield memcachier_api_server
+
+
+# -- every local backend in turn ---------------------------------------------------------------
+
+LOCAL_BACKENDS = ("memory", "memcachier", "ironcache")
+
+
+@pytest.fixture(params=LOCAL_BACKENDS)
+def any_cache_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty cache on each local backend in turn: a fresh ``memory://`` store,
+    ``memcachier://`` (a real memcached with MemCachier's login, and the local analytics API)
+    and ``ironcache+http://`` (the local IronCache server). Backends built from one URL in a
+    test share that cache, so an app can be tested on every backend it may run on."""
+    if request.param == "memory":
+        return f"memory://test-{uuid.uuid4().hex}"
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url

@@ -47,27 +47,14 @@ from django.core.cache.backends.base import BaseCache  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from djcacheops_support import cache_settings  # noqa: E402
 
-import cacheops  # noqa: E402
-from cacheops.backends import REGISTRY  # noqa: E402
-
 #: memory:// tests use one named store, so caches with different OPTIONS share it as caches
 #: with different OPTIONS on one memcached do.
-MEMORY_LOCATION = "memory://django-tests"
 
 
-@pytest.fixture(params=["memory", "memcachier", "ironcache"])
-def location(request: pytest.FixtureRequest) -> str:
-    """The cacheops URL of an emptied cache: in-process, authenticated memcached, IronCache."""
-    if request.param == "memory":
-        cacheops.connect(MEMORY_LOCATION).clear()
-        return MEMORY_LOCATION
-    if request.param == "memcachier":
-        url: str = request.getfixturevalue("memcachier_url")
-        return url
-    if REGISTRY.get("ironcache+http") is None:
-        pytest.skip("the ironcache+http:// backend is not available in this version")
-    url = request.getfixturevalue("ironcache_url")
-    return url
+@pytest.fixture
+def location(any_cache_url: str) -> str:
+    """The cacheops URL of an empty cache: in-process, authenticated memcached, IronCache."""
+    return any_cache_url
 
 
 @pytest.fixture
