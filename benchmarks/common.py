@@ -20,12 +20,16 @@ def per_op_us(fn: Callable[[], object], ops: int) -> float:
     return (time.perf_counter() - start) / ops * 1e6
 
 
+Samples = dict[str, list[float]]
+"""µs/op of each contender, one sample per round."""
+
+
 def interleaved(
     contenders: Mapping[str, Callable[[], object]], *, rounds: int, ops: int
-) -> dict[str, float]:
-    """Median µs/op of each contender, measured in alternating order round after round so
-    that machine noise falls on all of them alike."""
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
+) -> Samples:
+    """µs/op of each contender, round after round in alternating order, so that machine
+    noise falls on all of them alike."""
+    samples: Samples = {name: [] for name in contenders}
     names = list(contenders)
     for name in names:  # warm up connections and caches
         per_op_us(contenders[name], max(1, ops // 10))
@@ -33,17 +37,24 @@ def interleaved(
         order = names if round_number % 2 == 0 else names[::-1]
         for name in order:
             samples[name].append(per_op_us(contenders[name], ops))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
 
 
-def report(title: str, medians: Mapping[str, float], baseline: str) -> dict[str, float]:
-    """Print medians and each contender's ratio to ``baseline`` (time over baseline time)."""
+def ratio(samples: Samples, name: str, baseline: str) -> float:
+    """The median over rounds of ``name``'s time over ``baseline``'s in the same round: a
+    slow stretch of the machine lands on both sides of each round's ratio, not on one."""
+    return statistics.median(a / b for a, b in zip(samples[name], samples[baseline], strict=True))
+
+
+def report(title: str, samples: Samples, baseline: str) -> dict[str, float]:
+    """Print each contender's median time and its ratio to ``baseline`` (time over time)."""
     print(f"\n{title}")
-    base = medians[baseline]
     ratios = {}
-    for name, value in medians.items():
-        ratios[name] = value / base
-        print(f"  {name:<38} {value:9.1f} µs/op   {ratios[name]:5.2f}x {baseline}")
+    for name, values in samples.items():
+        ratios[name] = ratio(samples, name, baseline)
+        print(
+            f"  {name:<38} {statistics.median(values):9.1f} µs/op   {ratios[name]:5.2f}x {baseline}"
+        )
     return ratios
 
 
@@ -56,7 +67,7 @@ def get_many_speedup(cache: Backend, value: object, *, label: str, rounds: int, 
         for key in keys:
             cache.get(key)
 
-    medians = interleaved(
+    samples = interleaved(
         {
             "100 x cacheops get": hundred_gets,
             "cacheops get_many(100)": lambda: cache.get_many(keys),
@@ -64,7 +75,7 @@ def get_many_speedup(cache: Backend, value: object, *, label: str, rounds: int, 
         rounds=rounds,
         ops=ops,
     )
-    return report(label, medians, "cacheops get_many(100)")["100 x cacheops get"]
+    return report(label, samples, "cacheops get_many(100)")["100 x cacheops get"]
 
 
 class DelayProxy:

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 },
             ),
         ):
-            medians = interleaved(
+            samples = interleaved(
                 {
                     PYMEMCACHE.format(operation): contenders["theirs"],
                     CACHEOPS.format(operation): contenders["ours"],
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 ops=args.ops,
             )
             ratios = report(
-                f"Django cache.{operation}()", medians, baseline=PYMEMCACHE.format(operation)
+                f"Django cache.{operation}()", samples, baseline=PYMEMCACHE.format(operation)
             )
             results[operation] = ratios[CACHEOPS.format(operation)]
     print(

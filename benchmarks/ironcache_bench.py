@@ -47,7 +47,7 @@ import requests
 
 import cacheops
 from benchmarks import common
-from benchmarks.common import interleaved, report
+from benchmarks.common import interleaved, ratio, report
 from cacheops.testing.ironcache_server import IronCacheServer
 
 CACHE = "bench"
@@ -208,12 +208,12 @@ def compare(
     gets, puts = contenders(endpoint, tls=tls)
     results = {}
     for name, calls in (("get", gets), ("put", puts)):
-        medians = interleaved(calls, rounds=args.rounds, ops=args.ops)
-        ratios = report(f"{name}, {label}", medians, "bare requests.Session")
+        samples = interleaved(calls, rounds=args.rounds, ops=args.ops)
+        ratios = report(f"{name}, {label}", samples, "bare requests.Session")
         results[f"{name} vs session"] = ratios["cacheops"]
-        if "official iron_cache" in medians:
+        if "official iron_cache" in samples:
             # Throughput ratio: the official client's time per call over ours.
-            results[f"{name} vs official"] = medians["official iron_cache"] / medians["cacheops"]
+            results[f"{name} vs official"] = ratio(samples, "official iron_cache", "cacheops")
     return results
 
 

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         bare.set("bare", value)
         cache.put("ops", value)
 
-        medians = interleaved(
+        samples = interleaved(
             {
                 "pymemcache Client.get": lambda: bare.get("bare"),
                 "cacheops get": lambda: cache.get("ops"),
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             rounds=args.rounds,
             ops=args.ops,
         )
-        results["get"] = report("single get", medians, "pymemcache Client.get")["cacheops get"]
+        results["get"] = report("single get", samples, "pymemcache Client.get")["cacheops get"]
 
-        medians = interleaved(
+        samples = interleaved(
             {
                 "pymemcache Client.set": lambda: bare.set("bare", value),
                 "cacheops put": lambda: cache.put("ops", value),
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             rounds=args.rounds,
             ops=args.ops,
         )
-        results["put"] = report("single put", medians, "pymemcache Client.set")["cacheops put"]
+        results["put"] = report("single put", samples, "pymemcache Client.set")["cacheops put"]
 
         results["get_many_speedup"] = get_many_speedup(
             cache,

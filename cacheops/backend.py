@@ -20,6 +20,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -50,6 +51,8 @@ _T = TypeVar("_T")
 _B = TypeVar("_B", bound="Backend")
 
 HASHED_KEY_MARK = "#h/"
+#: Printable ASCII without spaces: the characters of a key that is safe on every backend.
+PORTABLE_KEY = re.compile(r"[!-~]+")
 _MISSING: Any = object()
 
 # Every live backend, so a forked child can drop the sockets it inherited before using them.
@@ -146,12 +149,7 @@ class Backend(abc.ABC):
         """The portable rule, safe on every backend and protocol: printable ASCII without
         spaces, at most ``max_key_length`` bytes. Code tested on memory:// therefore never
         meets a key that memcached would refuse."""
-        return (
-            len(key) <= self.max_key_length
-            and key.isascii()
-            and key.isprintable()
-            and " " not in key
-        )
+        return len(key) <= self.max_key_length and PORTABLE_KEY.fullmatch(key) is not None
 
     def _invalid_key(self, key: object) -> str:
         if not isinstance(key, str):
@@ -243,9 +241,9 @@ class Backend(abc.ABC):
 
     def put(self, key: str, value: Any, ttl: TTL = None) -> None:
         """Store ``value`` under ``key``, replacing what was there."""
-        k, item, t = self.make_key(key), self._encode(value), self._ttl(ttl)
+        k, item = self.make_key(key), self._encode(value)
         try:
-            self._set(k, item, t)
+            self._set(k, item, None if ttl is None else self._ttl(ttl))
         except BackendUnavailable as exc:
             self._outage(exc, None)
 

@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote
@@ -180,6 +181,22 @@ def test_a_node_of_three_killed_and_restarted() -> None:
         assert victim.flush_all() is None and cache.get(key) is None  # stored on the victim again
 
 
+def test_get_many_across_a_cluster_with_a_dead_node_loses_only_that_nodes_keys() -> None:
+    with MemcachedCluster(3) as cluster:
+        strict = cacheops.connect(cluster.url, retry_attempts=5, retry_timeout=60)
+        lenient = cacheops.connect(cluster.url, on_error="miss", retry_attempts=5, retry_timeout=60)
+        keys = [f"key{i}" for i in range(60)]
+        strict.put_many({k: k for k in keys})
+        victim = cluster.servers[1]
+        on_victim = {k for k in keys if _holder(cluster, k) is victim}
+        victim.kill()
+        with pytest.raises(cacheops.BackendUnavailable):
+            strict.get_many(keys)
+        # the node is failing, not yet removed: its keys miss, every other key is found
+        for _ in range(2):
+            assert lenient.get_many(keys) == {k: k for k in keys if k not in on_victim}
+
+
 def _holder(cluster: MemcachedCluster, key: str) -> MemcachedServer:
     for server in cluster.servers:
         probe = cacheops.connect(server.url)
@@ -288,15 +305,40 @@ class _SwallowingServer:
         self.sock.close()
 
 
-def test_a_write_whose_reply_is_lost_raises_unknown_outcome_and_is_not_resent() -> None:
+@pytest.mark.parametrize(
+    ("write", "command"),
+    [
+        (lambda cache: cache.increment("counter"), b"incr"),
+        (lambda cache: cache.put("k", "v"), b"set"),
+        (lambda cache: cache.add("k", "v"), b"add"),
+        (lambda cache: cache.replace("k", "v"), b"replace"),
+    ],
+    ids=["increment", "put", "add", "replace"],
+)
+def test_a_write_whose_reply_is_lost_raises_unknown_outcome_and_is_not_resent(
+    write: Callable[[cacheops.Backend], object], command: bytes
+) -> None:
     peer = _SwallowingServer()
     try:
         cache = cacheops.connect(f"memcached://127.0.0.1:{peer.port}")
         with pytest.raises(cacheops.UnknownOutcome) as info:
-            cache.increment("counter")
+            write(cache)
         assert isinstance(info.value, cacheops.BackendUnavailable)
         time.sleep(0.1)
-        assert [d.split(b" ")[0] for d in peer.received] == [b"incr"]
+        assert [d.split(b" ")[0] for d in peer.received] == [command]
+    finally:
+        peer.close()
+
+
+def test_a_read_whose_reply_is_lost_is_retried_once_then_unavailable() -> None:
+    peer = _SwallowingServer()
+    try:
+        cache = cacheops.connect(f"memcached://127.0.0.1:{peer.port}")
+        with pytest.raises(cacheops.BackendUnavailable) as info:
+            cache.get_many(["a", "b"])
+        assert not isinstance(info.value, cacheops.UnknownOutcome)
+        time.sleep(0.1)
+        assert peer.received == [b"get a b\r\n"] * 2
     finally:
         peer.close()
 
