@@ -11,7 +11,9 @@ import pytest
 from pymemcache.exceptions import MemcacheServerError, MemcacheUnexpectedCloseError
 
 import cacheops
+from cacheops.backends.memcache import LoginClient
 from cacheops.backends.memcache_wire import read_values
+from cacheops.testing.memcached import MemcachedServer
 
 TRICKY = [
     b"",
@@ -81,3 +83,19 @@ def test_an_error_line_inside_a_reply_raises_it() -> None:
     reply = b"VALUE a 0 1\r\nx\r\nSERVER_ERROR out of memory writing get response\r\n"
     with _scripted_reply(reply) as sock, pytest.raises(MemcacheServerError, match="out of memory"):
         read_values(sock)
+
+
+def test_login_client_stays_a_pymemcache_client_outside_the_short_paths(
+    memcached_server: MemcachedServer,
+) -> None:
+    # pymemcache's own serde and key handling (bytes keys, key_prefix, noreply) still apply
+    # wherever the short paths do not.
+    client = LoginClient(memcached_server.address, key_prefix=b"p:", default_noreply=False)
+    assert client.set(b"k", "text") is True
+    assert client.add("k", "other") is False
+    assert client.get_many([b"k", "missing"]) == {b"k": b"text"}
+    plain = LoginClient(memcached_server.address, default_noreply=False)
+    assert plain.get("p:k") == b"text"
+    assert plain.set("n", 5, noreply=True) is True
+    assert plain.replace("n", 6, flags=0) is True
+    assert plain.get_many(["n", "p:k"]) == {"n": b"6", "p:k": b"text"}

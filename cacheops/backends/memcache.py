@@ -197,33 +197,36 @@ class LoginClient(Client):  # type: ignore[misc]
     add = _short_store("add")
     replace = _short_store("replace")
 
+    def _fetch(self, keys: bytes) -> dict[bytes, Item]:
+        """``get`` of space-separated, validated ``keys``, the reply read in bulk."""
+        try:
+            if self.sock is None:
+                self._connect()
+            self.sock.sendall(b"get %s\r\n" % keys)
+            return read_values(self.sock)
+        except Exception:
+            self.close()
+            raise
+
     def get(self, key: Any, default: Any = None) -> Any:
-        return self.get_many((key,)).get(key, default)
+        if not self._fast(key, False):
+            return super().get(key, default)
+        name = key.encode("ascii")
+        return self._fetch(name).get(name, default)
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
-        """``get`` of several keys, its reply read in bulk (see :mod:`.memcache_wire`)."""
         keys = list(keys)
         if not keys:
             return {}
         joined = " ".join(keys) if all(type(k) is str for k in keys) else ""
-        if self.key_prefix or not (
-            _NODE_KEYS.fullmatch(joined) and joined.count(" ") == len(keys) - 1
+        if (
+            self.serde is not _SERDE
+            or self.key_prefix
+            or not _NODE_KEYS.fullmatch(joined)
+            or joined.count(" ") != len(keys) - 1
         ):
             return dict(super().get_many(keys))
-        try:
-            if self.sock is None:
-                self._connect()
-            self.sock.sendall(b"get %s\r\n" % joined.encode("ascii"))
-            found = read_values(self.sock)
-        except Exception:
-            self.close()
-            raise
-        if self.serde is _SERDE:
-            return {key.decode(): item for key, item in found.items()}
-        deserialize = self.serde.deserialize
-        return {
-            key.decode(): deserialize(key, value, flags) for key, (value, flags) in found.items()
-        }
+        return {key.decode(): item for key, item in self._fetch(joined.encode("ascii")).items()}
 
 
 class _Cluster(HashClient):  # type: ignore[misc]
