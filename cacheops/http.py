@@ -464,6 +464,9 @@ class HTTPClient:
         # (decoding %2E, then dropping dot-segments: the path is already exactly encoded),
         # may replace the Authorization header with credentials from ~/.netrc, and merges
         # cookie jars this API never uses; that merging was a fifth of the time per call.
+        # Sent through the session's adapter (its pool and its Retry) rather than
+        # Session.send, whose hooks, redirect handling and second pass over the reply's
+        # cookies were another third of the time per call, none of them used here.
         prepared = requests.PreparedRequest()
         prepared.prepare_method(method)
         prepared.url = url
@@ -471,11 +474,8 @@ class HTTPClient:
         prepared.prepare_body(body, None)
         token = _attempt.set(_Attempt(time.monotonic() + self.retry_deadline, idempotent))
         try:
-            response = session.send(
-                prepared,
-                timeout=(self.connect_timeout, self.timeout),
-                allow_redirects=False,
-                **self._send_settings,
+            response = session.get_adapter(url).send(
+                prepared, timeout=(self.connect_timeout, self.timeout), **self._send_settings
             )
         except requests.RequestException as exc:
             # ``from None``: the requests exception holds the prepared request, headers
