@@ -4,8 +4,9 @@
 
 Both caches are configured side by side in one Django settings (same KEY_PREFIX and
 VERSION) on a local memcached started here, and are timed in interleaved rounds through
-``caches[alias].get`` / ``.set`` with a small dict (pickled by both). Target (issue 6):
-CacheopsCache no slower than PyMemcacheCache, ratio at most 1.05.
+``caches[alias].get`` / ``.set`` with a small dict (pickled by both), the benchmark and its
+memcached on one CPU (see ``common.one_cpu``). Target (issue 6): CacheopsCache no slower
+than PyMemcacheCache, ratio at most 1.05.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import django
 from django.conf import settings
 
-from benchmarks.common import interleaved, report
+from benchmarks.common import interleaved, one_cpu, report
 from cacheops.testing.memcached import MemcachedServer
 
 PYMEMCACHE = "PyMemcacheCache.{}"
@@ -28,12 +29,12 @@ CACHEOPS = "CacheopsCache.{}"
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--ops", type=int, default=2000)
     args = parser.parse_args(argv)
     value = {"user": 42, "name": "Ada Lovelace", "tags": ["a", "b", "c"], "score": 0.5}
     results = {}
-    with MemcachedServer() as server:
+    with one_cpu(), MemcachedServer() as server:
         common = {"KEY_PREFIX": "bench", "VERSION": 1, "TIMEOUT": 300}
         settings.configure(
             CACHES={

@@ -7,11 +7,13 @@ runs in its own process (so it does not share the client's GIL):
 
 - the official client, ``iron-cache`` 0.3.2 on ``iron-core`` 1.2.1, used as shipped: its
   ``get``/``put`` run on Python 3 unchanged (only ``caches()`` is broken there, and it is
-  not benchmarked), so no compatibility shim is needed;
+  not benchmarked), so no compatibility shim is needed. It calls ``requests.get``/``put``,
+  a new session and connection per call: over HTTPS, a TLS handshake per call;
 - ``cacheops`` through ``connect(...)``;
 - a bare ``requests.Session`` with the same header and timeouts, decoding the same JSON.
 
-get and put are measured twice: over plain HTTP, and over HTTPS (what ``ironcache://`` and
+get and put are measured with the benchmark and the server process on one CPU (see
+``common.one_cpu``), twice: over plain HTTP, and over HTTPS (what ``ironcache://`` and
 the real service use) through a TLS-terminating relay in the server's process, with a
 throwaway self-signed ECDSA P-256 certificate made by the ``openssl`` command.
 
@@ -52,7 +54,7 @@ import requests
 
 import cacheops
 from benchmarks import common
-from benchmarks.common import interleaved, ratio, report
+from benchmarks.common import interleaved, one_cpu, ratio, report
 from cacheops.testing.ironcache_server import IronCacheServer
 
 CACHE = "bench"
@@ -240,9 +242,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     results: dict[str, float] = {}
 
-    with server_process() as endpoint:
-        for name, value in compare("plain HTTP", endpoint, args, tls=False).items():
+    with one_cpu(), server_process() as endpoint:
+        for name, value in compare("plain HTTP, one CPU", endpoint, args, tls=False).items():
             results[f"{name} (http)"] = value
+    with server_process() as endpoint:
         results["get_many speedup (loopback)"] = get_many_speedup(endpoint, args, "raw loopback")
 
     with server_process(args.rtt_ms / 1000) as endpoint:
@@ -258,8 +261,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 bundle = os.environ.get("REQUESTS_CA_BUNDLE")
                 os.environ["REQUESTS_CA_BUNDLE"] = cert[0]  # all three verify the certificate
                 try:
-                    with server_process(cert=cert) as endpoint:
-                        for name, value in compare("HTTPS", endpoint, args, tls=True).items():
+                    with one_cpu(), server_process(cert=cert) as endpoint:
+                        for name, value in compare(
+                            "HTTPS, one CPU", endpoint, args, tls=True
+                        ).items():
                             results[f"{name} (https)"] = value
                 finally:
                     if bundle is None:
