@@ -404,6 +404,9 @@ def test_tls(tmp_path: Path) -> None:
         cache = cacheops.connect(server.url, tls=context)
         cache.put("secure", "yes")
         assert cache.get("secure") == "yes"
+        many = {f"tls:{i}": bytes([i]) * 300_000 for i in range(3)}
+        cache.put_many(many)
+        assert cache.get_many([*many, "secure"]) == {**many, "secure": "yes"}
         untrusted = cacheops.connect(server.url, tls=True, connect_timeout=1)
         with pytest.raises(cacheops.BackendUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             untrusted.get("secure")
