@@ -567,6 +567,9 @@ def test_options_come_from_the_query_string(ironcache_url: str) -> None:
         cacheops.connect(ironcache_url + "?token=other")
     with pytest.raises(ConfigurationError, match="max_concurrency"):
         cacheops.connect(ironcache_url + "?max_concurrency=0")
+    # By default as many requests in flight as the pool keeps connections.
+    pooled = cacheops.connect(ironcache_url + "?pool_size=5")
+    assert isinstance(pooled, IronCacheBackend) and pooled.max_concurrency == 5
 
 
 @pytest.fixture

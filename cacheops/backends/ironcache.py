@@ -173,7 +173,7 @@ class IronCacheBackend(Backend):
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
         pool_size: int = DEFAULT_POOL_SIZE,
-        max_concurrency: int = 8,
+        max_concurrency: int | None = None,
         allow_insecure_http: bool = False,
         **options: Any,
     ) -> None:
@@ -187,6 +187,9 @@ class IronCacheBackend(Backend):
             raise ConfigurationError("IronCache needs a cache name")
         if not api_version or not api_version.isalnum():
             raise ConfigurationError(f"api_version must be letters and digits, not {api_version!r}")
+        # As many requests in flight as the pool keeps connections: beyond that, each extra
+        # one would open a connection only to drop it after.
+        max_concurrency = pool_size if max_concurrency is None else max_concurrency
         if max_concurrency < 1:
             raise ConfigurationError("option max_concurrency must be at least 1")
         port = port or (443 if secure else 80)
