@@ -22,9 +22,9 @@ with each ``--rtt-ms`` of latency added by the server to every request, a stand-
 round trip to a hosted service (what get_many's concurrency exists to overlap). On loopback
 a get costs only CPU: about 350 µs in the client (requests, urllib3 and http.client, in
 Python) and 150 µs in the server, measured per call on one CPU. Concurrent requests
-cannot share the client's part, which holds the GIL, so on loopback get_many can do no
-better than overlapping the server's part: the raw-loopback figure is reported, not
-expected to reach the target.
+cannot share the client's part, which holds the GIL, so on loopback get_many can only
+overlap the server's part and the wake-ups between the processes: the raw-loopback figure
+is reported, not expected to reach the target.
 
 Targets (issue 4): at least 3x the official client's throughput on get and put, within
 1.15x of the bare Session, get_many(100) at least 4x faster than 100 sequential gets.
