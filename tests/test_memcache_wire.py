@@ -8,7 +8,11 @@ import socket
 import threading
 
 import pytest
-from pymemcache.exceptions import MemcacheServerError, MemcacheUnexpectedCloseError
+from pymemcache.exceptions import (
+    MemcacheServerError,
+    MemcacheUnexpectedCloseError,
+    MemcacheUnknownError,
+)
 
 import cacheops
 from cacheops.backends.memcache import LoginClient
@@ -75,6 +79,15 @@ def test_a_hang_up_inside_a_value_is_a_lost_connection_not_a_short_value() -> No
     with (
         _scripted_reply(REPLY[:25]) as sock,
         pytest.raises(MemcacheUnexpectedCloseError),
+    ):
+        read_values(sock)
+
+
+@pytest.mark.parametrize("header", [b"VALUE a 0 -5", b"VALUE a 0", b"VALUE a x 1", b"VALUE a 0 +1"])
+def test_a_malformed_value_line_is_an_error_not_a_misread(header: bytes) -> None:
+    with (
+        _scripted_reply(header + b"\r\nabcdef\r\nEND\r\n") as sock,
+        pytest.raises(MemcacheUnknownError),
     ):
         read_values(sock)
 

@@ -91,6 +91,8 @@ def read_values(sock: socket.socket) -> dict[bytes, tuple[bytes, int]]:
             if buf.startswith(b"VALUE ", pos):
                 try:
                     key, flags, size = buf[pos + 6 : eol].split()[:3]
+                    if not size.isdigit():  # int() would take "-5", and the parse go back
+                        raise ValueError(size)
                     start = eol + 2
                     end = start + int(size)
                     if end + 2 > len(buf):
