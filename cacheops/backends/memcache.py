@@ -218,7 +218,10 @@ class LoginClient(Client):  # type: ignore[misc]
         keys = list(keys)
         if not keys:
             return {}
-        joined = " ".join(keys) if all(type(k) is str for k in keys) else ""
+        try:
+            joined = " ".join(keys)
+        except TypeError:  # bytes keys: pymemcache's path
+            joined = ""
         if (
             self.serde is not _SERDE
             or self.key_prefix

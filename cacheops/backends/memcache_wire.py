@@ -15,6 +15,7 @@ Errors are pymemcache's exceptions, so the backend translates them in one place.
 
 from __future__ import annotations
 
+import re
 import socket
 
 from pymemcache.exceptions import (
@@ -77,35 +78,38 @@ def store(
     return False  # unreachable: raise_error raises
 
 
+#: A ``VALUE <key> <flags> <bytes>`` line (a ``gets`` reply adds `` <cas>``, ignored here).
+_VALUE = re.compile(rb"VALUE (\S+) (\d+) (\d+)(?: \d+)?\r\n")
+
+
 def read_values(sock: socket.socket) -> dict[bytes, tuple[bytes, int]]:
     """The whole reply to a ``get``: ``{key: (value, flags)}`` for each ``VALUE`` line."""
     found: dict[bytes, tuple[bytes, int]] = {}
+    match = _VALUE.match
     buf = b""
     pos = 0
     while True:
         while True:
+            header = match(buf, pos)
+            if header is not None:
+                key, flags, size = header.groups()
+                start = header.end()
+                end = start + int(size)
+                if end + 2 > len(buf):
+                    need = end + 2
+                    break
+                found[key] = (buf[start:end], int(flags))
+                pos = end + 2
+                continue
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 need = len(buf) + 1
                 break
-            if buf.startswith(b"VALUE ", pos):
-                try:
-                    key, flags, size = buf[pos + 6 : eol].split()[:3]
-                    if not size.isdigit():  # int() would take "-5", and the parse go back
-                        raise ValueError(size)
-                    start = eol + 2
-                    end = start + int(size)
-                    if end + 2 > len(buf):
-                        need = end + 2
-                        break
-                    found[key] = (buf[start:end], int(flags))
-                except ValueError:
-                    raise MemcacheUnknownError(buf[pos : min(eol, pos + 32)]) from None
-                pos = end + 2
-            elif eol == pos + 3 and buf.startswith(b"END", pos):
+            if eol == pos + 3 and buf.startswith(b"END", pos):
                 return found
-            else:
-                raise_error(buf[pos:eol], b"get")
+            if buf.startswith(b"VALUE", pos):
+                raise MemcacheUnknownError(buf[pos : min(eol, pos + 32)])
+            raise_error(buf[pos:eol], b"get")
         # Keep only what is not parsed yet, then read at least what the parse needs.
         chunks = [buf[pos:]]
         have, need, pos = len(chunks[0]), need - pos, 0
