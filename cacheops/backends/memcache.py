@@ -4,7 +4,9 @@ Connections are per thread: each thread owns its own pymemcache client (a single
 ``Client``, or a ``HashClient`` for a cluster), so no lock sits on the hot path and no
 socket is ever shared between threads. A forked child drops the inherited clients and opens
 its own. MemCachier's ASCII login is sent by the client's ``_connect`` hook, so it runs on
-every new connection: the first, each reconnect, and each node of a cluster.
+every new connection: the first, each reconnect, and each node of a cluster. ``get`` (of
+one key or many), ``set``, ``add`` and ``replace`` of keys the backend validated take a
+short path of cacheops' own (:mod:`.memcache_wire`); everything else is pymemcache's.
 
 What happens when the connection fails:
 
