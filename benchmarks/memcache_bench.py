@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             )
             results[name] = report(f"single {name}, one CPU", samples, baseline)[f"cacheops {name}"]
         results["get_many one CPU"] = get_many_speedup(
-            cache, value, label="100 keys, one CPU", rounds=args.rounds, ops=args.ops // 50
+            cache, value, label="100 keys, one CPU", rounds=args.rounds, ops=max(1, args.ops // 50)
         )
     with MemcachedServer() as server:
         cache = cacheops.connect(server.url)
         results["get_many two CPUs"] = get_many_speedup(
-            cache, value, label="100 keys, two CPUs", rounds=args.rounds, ops=args.ops // 50
+            cache, value, label="100 keys, two CPUs", rounds=args.rounds, ops=max(1, args.ops // 50)
         )
         proxy = DelayProxy(server.address, args.rtt_ms / 1000)
         try:
