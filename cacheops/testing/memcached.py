@@ -70,7 +70,8 @@ STOP_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 5.0
 RELOAD_TIMEOUT = 5.0
 _FRESH_PORT_ATTEMPTS = 5
-_ERROR_PREFIXES = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+#: The first words of memcached's error replies.
+ERROR_PREFIXES = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR", b"BUSY")
 _FALLBACK_PATHS = ("/usr/bin/memcached", "/usr/local/bin/memcached")
 
 
@@ -139,22 +140,27 @@ def _check_users(users: Mapping[str, str]) -> dict[str, str]:
     return dict(users)
 
 
-def _request(sock: socket.socket, payload: bytes, terminator: bytes = b"\r\n") -> bytes:
-    """Send ``payload``; read until the reply ends with ``terminator`` or is an error line.
+def read_reply(sock: socket.socket, terminator: bytes = b"\r\n") -> bytes:
+    """Read until the reply ends with ``terminator`` or is an error line.
 
-    Error lines (``ERROR``, ``CLIENT_ERROR ...``, ``SERVER_ERROR ...``) end a reply whatever
-    terminator was expected, so a refused ``stats`` returns instead of hanging.
+    Error lines (``ERROR``, ``CLIENT_ERROR ...``, ``SERVER_ERROR ...``, ``BUSY ...``) end a
+    reply whatever terminator was expected, so a refused ``stats`` returns instead of hanging.
     """
-    sock.sendall(payload)
     reply = b""
     while not reply.endswith(terminator):
-        if reply.startswith(_ERROR_PREFIXES) and reply.endswith(b"\r\n"):
+        if reply.startswith(ERROR_PREFIXES) and reply.endswith(b"\r\n"):
             break
         chunk = sock.recv(65536)
         if not chunk:
-            raise MemcachedError(f"memcached closed the connection; reply so far: {reply!r}")
+            raise MemcachedError(f"memcached closed the connection; reply so far: {reply[:200]!r}")
         reply += chunk
     return reply
+
+
+def _request(sock: socket.socket, payload: bytes, terminator: bytes = b"\r\n") -> bytes:
+    """Send ``payload`` and read its reply (see :func:`read_reply`)."""
+    sock.sendall(payload)
+    return read_reply(sock, terminator)
 
 
 def _pid_listens_on(pid: int, port: int) -> bool | None:
@@ -185,7 +191,7 @@ def _pid_listens_on(pid: int, port: int) -> bool | None:
     return False
 
 
-def _login_command(user: str, password: str) -> bytes:
+def login_payload(user: str, password: str) -> bytes:
     """The MemCachier-shaped login a real memcached accepts: key ``user``, data ``user pass``."""
     data = f"{user} {password}".encode()
     return b"set %s 0 0 %d\r\n%s\r\n" % (user.encode(), len(data), data)
@@ -554,7 +560,7 @@ class MemcachedServer(StartStop):
 
     def _try_login(self, user: str, password: str) -> bool:
         with self._connect() as sock:
-            return _request(sock, _login_command(user, password)) == b"STORED\r\n"
+            return _request(sock, login_payload(user, password)) == b"STORED\r\n"
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[socket.socket]:
@@ -563,7 +569,7 @@ class MemcachedServer(StartStop):
         with self._connect() as sock:
             if self._users:
                 user, password = next(iter(self._users.items()))
-                reply = _request(sock, _login_command(user, password))
+                reply = _request(sock, login_payload(user, password))
                 if reply != b"STORED\r\n":
                     raise MemcachedError(f"login as {user!r} refused: {reply!r}")
             yield sock

@@ -169,7 +169,14 @@ from urllib.parse import parse_qs, unquote
 
 from cacheops.admin.memcachier import STATS_COUNTERS
 from cacheops.testing.http_server import NO_BODY, APIRequestHandler, Faults, LocalAPIServer
-from cacheops.testing.memcached import MAX_USERS, MemcachedError, MemcachedServer
+from cacheops.testing.memcached import (
+    ERROR_PREFIXES,
+    MAX_USERS,
+    MemcachedError,
+    MemcachedServer,
+    login_payload,
+    read_reply,
+)
 
 __all__ = [
     "DEFAULT_CACHE_ID",
@@ -464,8 +471,6 @@ class _Ctx:
 
 # --------------------------------------------------------------------------- memcached I/O
 
-_ERROR_PREFIXES = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR", b"BUSY")
-
 
 def _ts(fields: Mapping[str, str]) -> float:
     """memcached's own timestamp of a log line.
@@ -478,23 +483,6 @@ def _ts(fields: Mapping[str, str]) -> float:
         return int(seconds) + (int(micros) if micros else 0) / 1e6
     except ValueError:
         return 0.0
-
-
-def _login_payload(user: str, secret: str) -> bytes:
-    data = f"{user} {secret}".encode()
-    return b"set %s 0 0 %d\r\n%s\r\n" % (user.encode(), len(data), data)
-
-
-def _read_reply(sock: socket.socket, terminator: bytes) -> bytes:
-    reply = b""
-    while not reply.endswith(terminator):
-        if reply.startswith(_ERROR_PREFIXES) and reply.endswith(b"\r\n"):
-            break
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise MemcachedError(f"memcached closed the connection; reply so far: {reply[:200]!r}")
-        reply += chunk
-    return reply
 
 
 def _parse_stats(reply: bytes) -> dict[str, int]:
@@ -525,7 +513,7 @@ class _AdminConnection:
                 try:
                     sock = self._connect()
                     sock.sendall(payload)
-                    reply = _read_reply(sock, terminator)
+                    reply = read_reply(sock, terminator)
                 except (OSError, MemcachedError):
                     self._close()
                     if attempt:
@@ -548,8 +536,8 @@ class _AdminConnection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         login = self._login()
         if login is not None:
-            sock.sendall(_login_payload(*login))
-            reply = _read_reply(sock, b"\r\n")
+            sock.sendall(login_payload(*login))
+            reply = read_reply(sock, b"\r\n")
             if reply != b"STORED\r\n":
                 sock.close()
                 raise MemcachedError(f"admin login refused by memcached: {reply!r}")
@@ -666,11 +654,11 @@ class _Observer:
         try:
             login = self._login()
             if login is not None:
-                sock.sendall(_login_payload(*login))
-                if _read_reply(sock, b"\r\n") != b"STORED\r\n":
+                sock.sendall(login_payload(*login))
+                if read_reply(sock, b"\r\n") != b"STORED\r\n":
                     raise MemcachedError("watch connection: login refused")
             sock.sendall(b"watch fetchers mutations evictions connevents\r\n")
-            if _read_reply(sock, b"\r\n") != b"OK\r\n":
+            if read_reply(sock, b"\r\n") != b"OK\r\n":
                 raise MemcachedError("memcached refused the watch command")
         except BaseException:
             sock.close()
@@ -1264,7 +1252,7 @@ class MemCachierAPIServer(LocalAPIServer[RecordedRequest]):
             if reply.startswith(b"BUSY"):
                 time.sleep(0.02)
                 continue
-            if reply.startswith(_ERROR_PREFIXES):
+            if reply.startswith(ERROR_PREFIXES):
                 return None
             items: list[tuple[str, int, int]] = []
             for line in reply.decode("utf-8", errors="replace").splitlines():
