@@ -50,16 +50,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         cache = cacheops.connect(server.url)
         bare.set("bare", value)
         cache.put("ops", value)
-        for name, contenders in (
-            ("get", {"pymemcache Client.get": lambda: bare.get("bare")}),
-            ("put", {"pymemcache Client.set": lambda: bare.set("bare", value)}),
-        ):
-            call = (lambda: cache.get("ops")) if name == "get" else lambda: cache.put("ops", value)
-            baseline = next(iter(contenders))
-            samples = interleaved(
-                {**contenders, f"cacheops {name}": call}, rounds=args.rounds, ops=args.ops
-            )
-            results[name] = report(f"single {name}, one CPU", samples, baseline)[f"cacheops {name}"]
+        single = {
+            "get": {
+                "pymemcache Client.get": lambda: bare.get("bare"),
+                "cacheops get": lambda: cache.get("ops"),
+            },
+            "put": {
+                "pymemcache Client.set": lambda: bare.set("bare", value),
+                "cacheops put": lambda: cache.put("ops", value),
+            },
+        }
+        for name, contenders in single.items():
+            baseline, ours = contenders
+            samples = interleaved(contenders, rounds=args.rounds, ops=args.ops)
+            results[name] = report(f"single {name}, one CPU", samples, baseline)[ours]
         results["get_many one CPU"] = get_many_speedup(
             cache, value, label="100 keys, one CPU", rounds=args.rounds, ops=max(1, args.ops // 50)
         )
