@@ -555,7 +555,7 @@ class MemcacheBackend(Backend):
     def _get_many(self, keys: list[str]) -> dict[str, Item]:
         client = self._client()
         if not isinstance(client, _Cluster):
-            found: dict[str, Item] = self._call(False, "get_many", keys)
+            found: dict[str, Item] = self._run_on(client, lambda c: c.get_many(keys))
             return found
         # Node by node, so that a failing node costs only its own keys: with
         # on_error="miss" the others' values are still returned.
