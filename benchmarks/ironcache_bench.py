@@ -172,7 +172,8 @@ def contenders(
     root = f"{scheme}://127.0.0.1:{port}/1/projects/{endpoint.project_id}"
     url = f"ironcache{'' if tls else '+http'}://{endpoint.project_id}:{endpoint.token}"
     cache = cacheops.connect(f"{url}@127.0.0.1:{port}/{CACHE}")
-    timeout = (cache.http.connect_timeout, cache.http.timeout)  # type: ignore[attr-defined]
+    options = cache.http.options  # type: ignore[attr-defined]
+    timeout = (options.connect_timeout, options.timeout)
 
     session = requests.Session()
     session.headers["Authorization"] = f"OAuth {endpoint.token}"

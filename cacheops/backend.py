@@ -22,9 +22,10 @@ import math
 import os
 import re
 import weakref
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar
 
+from . import stampede as _stampede
 from .config import CacheConfig, coerce_options
 from .errors import (
     BackendUnavailable,
@@ -32,6 +33,7 @@ from .errors import (
     InvalidKey,
     InvalidTTL,
     KeyNotFound,
+    SerializationError,
     ValueTooLarge,
 )
 from .serializers import Serializer, get_serializer
@@ -49,6 +51,8 @@ TTL = float | int | datetime.timedelta | None
 
 _T = TypeVar("_T")
 _B = TypeVar("_B", bound="Backend")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 HASHED_KEY_MARK = "#h/"
 #: Printable ASCII without spaces: the characters of a key that is safe on every backend.
@@ -83,7 +87,7 @@ class Backend(abc.ABC):
     def __init__(
         self,
         *,
-        key_prefix: str = "",
+        key_prefix: str | None = "",
         key_policy: Literal["strict", "hash"] = "strict",
         serializer: str | Serializer = "json",
         secret: str | bytes | None = None,
@@ -94,6 +98,10 @@ class Backend(abc.ABC):
             raise ConfigurationError(f"key_policy must be 'strict' or 'hash', not {key_policy!r}")
         if on_error not in ("raise", "miss"):
             raise ConfigurationError(f"on_error must be 'raise' or 'miss', not {on_error!r}")
+        if key_prefix is None:  # what cachelib and Flask-Caching pass for "no prefix"
+            key_prefix = ""
+        if not isinstance(key_prefix, str):
+            raise ConfigurationError(f"key_prefix must be a str, not {type(key_prefix).__name__}")
         if key_prefix and not self._key_is_valid(key_prefix):
             raise ConfigurationError(
                 f"key_prefix {key_prefix!r} is not a valid key for {self.scheme}://"
@@ -110,6 +118,8 @@ class Backend(abc.ABC):
             self.default_max_value_size if max_value_size is _MISSING else max_value_size
         )
         self._admin: Admin | None = None
+        #: Counters (and fail-safe memory) of :meth:`get_or_compute` in this process.
+        self.stampede = _stampede.Stampede()
         _live.add(self)
 
     # -- construction ----------------------------------------------------------------
@@ -176,7 +186,17 @@ class Backend(abc.ABC):
     # -- values and ttls -------------------------------------------------------------
 
     def _encode(self, value: Any) -> Item:
-        item = self.serializer.dumps(value)
+        try:
+            item = self.serializer.dumps(value)
+        except (ValueError, RecursionError) as exc:
+            # An int past Python's str-conversion limit, a list nested past the recursion
+            # limit: the value, not the cache, is at fault.
+            raise SerializationError(
+                f"the value cannot be encoded ({type(exc).__name__}: {exc})", backend=self.scheme
+            ) from exc
+        return self._sized(item)
+
+    def _sized(self, item: Item) -> Item:
         if self.max_value_size is not None and len(item[0]) > self.max_value_size:
             raise ValueTooLarge(
                 f"the encoded value is {len(item[0])} bytes; the limit is {self.max_value_size}",
@@ -184,8 +204,31 @@ class Backend(abc.ABC):
             )
         return item
 
-    def _decode(self, item: Item) -> Any:
-        return self.serializer.loads(*item)
+    def _decode(self, key: str, item: Item) -> Any:
+        """The stored value; a payload that does not decode is a SerializationError, never
+        a raw codec error, so adapters can read it as a miss."""
+        try:
+            return self.serializer.loads(*_stampede.unwrap(item))
+        except SerializationError as exc:
+            raise SerializationError(
+                f"cannot read the value under {key!r}: {exc.message}", backend=self.scheme
+            ) from None
+        except Exception as exc:
+            # Whatever the codec raised (bad UTF-8 or JSON, JSON nested past the recursion
+            # limit, an over-long int, a broken pickle): only its type is named, since its
+            # text can quote the stored value.
+            raise SerializationError(
+                f"the value under {key!r} could not be decoded with flags {item[1]} "
+                f"({type(exc).__name__}); it was probably written by another client or "
+                "serializer: delete or overwrite it",
+                backend=self.scheme,
+            ) from exc
+
+    def capped_ttl(self, ttl: float) -> float:
+        """``ttl`` shortened to :attr:`max_ttl`. For framework adapters whose rule lets a cache
+        forget an entry early (Django, Flask-Caching), where refusing a long timeout would
+        leave nothing cached at all."""
+        return ttl if self.max_ttl is None else min(ttl, self.max_ttl)
 
     def _ttl(self, ttl: TTL) -> float | None:
         if ttl is None:
@@ -226,7 +269,7 @@ class Backend(abc.ABC):
             item = self._get(k)
         except BackendUnavailable as exc:
             return self._outage(exc, default)
-        return default if item is None else self._decode(item)
+        return default if item is None else self._decode(key, item)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The values found, by key; missing keys are left out."""
@@ -237,7 +280,7 @@ class Backend(abc.ABC):
             items = self._get_many(list(names))
         except BackendUnavailable as exc:
             return self._outage(exc, {})
-        return {names[k]: self._decode(item) for k, item in items.items()}
+        return {names[k]: self._decode(names[k], item) for k, item in items.items()}
 
     def put(self, key: str, value: Any, ttl: TTL = None) -> None:
         """Store ``value`` under ``key``, replacing what was there."""
@@ -287,7 +330,7 @@ class Backend(abc.ABC):
             found = self._gets(k)
         except BackendUnavailable as exc:
             return self._outage(exc, None)
-        return None if found is None else (self._decode(found[0]), found[1])
+        return None if found is None else (self._decode(key, found[0]), found[1])
 
     def cas(self, key: str, value: Any, cas_token: CasToken, ttl: TTL = None) -> bool:
         """Store only if ``key`` is unchanged since :meth:`gets` gave ``cas_token``."""
@@ -343,6 +386,53 @@ class Backend(abc.ABC):
             return self._touch(k, t)
         except BackendUnavailable as exc:
             return self._outage(exc, False)
+
+    def get_or_compute(
+        self,
+        key: str,
+        compute: Callable[[], _T | _stampede.Uncached[_T]],
+        ttl: TTL,
+        *,
+        grace: float = 0.0,
+        beta: float = 1.0,
+        lock_ttl: float = 30.0,
+        wait: float | None = None,
+        fail_safe: bool = False,
+    ) -> _T:
+        """The value under ``key``, computed by ``compute()`` at most once per expiry across
+        threads and processes (see docs/stampede.md for the model).
+
+        ``ttl``: seconds the value is fresh. ``grace``: seconds past that a stale value is
+        served while one caller recomputes (the item lives ``ttl + grace``). ``beta``: XFetch
+        eagerness, 0 for no early recompute. ``lock_ttl``: the lease's ttl, the longest a
+        crashed computation blocks others. ``wait``: how long a caller with no value waits
+        for another's computation before computing itself (default ``lock_ttl``).
+        ``fail_safe``: serve the last value within grace, with a WARNING, when the cache is
+        unreachable or ``compute`` raises. Counters: :attr:`stampede`.
+        """
+        options = _stampede.Options(grace, beta, lock_ttl, wait, fail_safe)
+        return _stampede.get_or_compute(self, key, compute, ttl, options)
+
+    def memoize(
+        self,
+        ttl: TTL,
+        *,
+        grace: float = 0.0,
+        beta: float = 1.0,
+        lock_ttl: float = 30.0,
+        wait: float | None = None,
+        fail_safe: bool = False,
+        key: Callable[..., str] | None = None,
+        name: str | None = None,
+        ignore: Collection[str] = (),
+    ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+        """Decorate a function so its results are cached through :meth:`get_or_compute`
+        (same options), keyed ``memo:{module.qualname}:{digest of the bound, typed
+        arguments}`` (see docs/stampede.md). ``name`` replaces ``module.qualname``;
+        ``ignore`` leaves arguments out of the key; ``key(*args, **kwargs)`` makes the key
+        itself."""
+        options = _stampede.Options(grace, beta, lock_ttl, wait, fail_safe)
+        return _stampede.memoize(self, ttl, options, key=key, name=name, ignore=ignore)
 
     def clear(self) -> None:
         """Remove everything in the cache (all prefixes: the server has no notion of them)."""

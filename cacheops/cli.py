@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import signal
 import sys
 import threading
@@ -20,52 +21,34 @@ from urllib.parse import quote
 
 import click
 
-from . import errors
+from . import errors, report
+from .admin import analytics_api
 from .backend import Backend
+from .report import EXIT_CODES, exit_code
 
 if TYPE_CHECKING:
     from .admin.memcachier import MemCachierAPI
 
-#: Exit code by error class; the most specific class wins.
-EXIT_CODES: dict[type[errors.CacheError], int] = {
-    errors.ConfigurationError: 3,
-    errors.BackendUnavailable: 4,
-    errors.UnknownOutcome: 5,
-    errors.AuthenticationError: 6,
-    errors.PermissionDenied: 7,
-    errors.InvalidKey: 8,
-    errors.InvalidTTL: 9,
-    errors.ValueTooLarge: 10,
-    errors.SerializationError: 11,
-    errors.NotNumeric: 12,
-    errors.KeyNotFound: 13,
-    errors.NotSupported: 14,
-}
-EXIT_GENERIC = 1
-
-_EPILOG = "Exit codes: 0 ok, 1 other cache error, 2 usage, " + ", ".join(
-    f"{code} {cls.__name__}" for cls, code in EXIT_CODES.items()
-)
-
-
-def exit_code(exc: errors.CacheError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return EXIT_GENERIC
+__all__ = ["EXIT_CODES", "analytics_api", "cli", "exit_code", "main"]
 
 
 def fail(exc: errors.CacheError) -> NoReturn:
-    click.echo(f"cacheops: {type(exc).__name__}: {exc}", err=True)
+    click.echo(f"cacheops: {report.error_line(exc)}", err=True)
     sys.exit(exit_code(exc))
 
 
+def _warn(line: str) -> None:
+    click.echo(f"cacheops: warning: {line}", err=True)
+
+
 class _Group(click.Group):
-    """Turns cacheops errors into one line and an exit code, for every subcommand."""
+    """Turns cacheops errors into one line and an exit code, and cacheops warnings into
+    one line each, for every subcommand."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with report.warnings_to(_warn):
+                return super().invoke(ctx)
         except errors.CacheError as exc:
             fail(exc)
 
@@ -77,9 +60,12 @@ class Settings:
 
     @contextmanager
     def backend(self) -> Iterator[Backend]:
+        """The cache of ``--url`` or the environment; never a fresh in-process cache that
+        would let a misconfigured deploy hook "flush" nothing and succeed."""
         from . import connect
+        from .config import require_environment
 
-        backend = connect(self.url)
+        backend = connect(self.url if self.url is not None else require_environment())
         try:
             yield backend
         finally:
@@ -89,13 +75,39 @@ class Settings:
 pass_settings = click.make_pass_decorator(Settings)
 
 
-@click.group(cls=_Group, epilog=_EPILOG)
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    settings = ctx.find_object(Settings)
+    if value and settings is not None:
+        settings.as_json = True
+
+
+_JSON_HELP = "Machine-readable output (before or after the command)."
+
+
+def _json_after_every_command(group: click.Group) -> None:
+    """``cacheops stats --json`` as well as ``cacheops --json stats``."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _json_after_every_command(command)
+        else:
+            command.params.append(
+                click.Option(
+                    ["--json"],
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_set_json,
+                    help=_JSON_HELP,
+                )
+            )
+
+
+@click.group(cls=_Group, epilog=report.EXIT_CODES_TEXT)
 @click.option(
     "--url",
     envvar="CACHEOPS_URL",
     help="Cache URL; default: CACHEOPS_URL, MEMCACHIER_*, IRON_* (as connect()).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @click.version_option(package_name="cacheops")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, as_json: bool) -> None:
@@ -104,7 +116,7 @@ def cli(ctx: click.Context, url: str | None, as_json: bool) -> None:
 
 
 def _emit(settings: Settings, data: Any, text: Callable[[], str]) -> None:
-    click.echo(json.dumps(data, sort_keys=True, default=str) if settings.as_json else text())
+    click.echo(report.to_json(data) if settings.as_json else text())
 
 
 @cli.command()
@@ -113,35 +125,8 @@ def flush(settings: Settings) -> None:
     """Remove every item (the deploy hook: Heroku `release: cacheops flush`)."""
     with settings.backend() as backend:
         backend.admin.flush()
-        _emit(settings, {"flushed": backend.location}, lambda: f"flushed {backend.location}")
-
-
-def stats_table(data: dict[str, Any]) -> str:
-    """``Stats.as_dict()`` as aligned rows, for people."""
-
-    def show(value: Any) -> str:
-        if value is None:
-            return "-"
-        if isinstance(value, float):
-            return f"{value:.1%}"
-        return str(value)
-
-    rows = [
-        (name, show(data[name]))
-        for name in (
-            "backend",
-            "hits",
-            "misses",
-            "hit_rate",
-            "items",
-            "bytes",
-            "limit",
-            "evictions",
-        )
-    ]
-    rows.append(("servers", ", ".join(data["servers"]) or "-"))
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+        record = report.flush_record(None, backend.location)
+        _emit(settings, record, lambda: report.flush_text(record))
 
 
 @cli.command()
@@ -149,8 +134,8 @@ def stats_table(data: dict[str, Any]) -> str:
 def stats(settings: Settings) -> None:
     """Hit rate, items, bytes and evictions, in aggregate (per server with --json)."""
     with settings.backend() as backend:
-        data = backend.admin.stats().as_dict()
-        _emit(settings, data, lambda: stats_table(data))
+        record = report.stats_record(None, backend.location, backend.admin.stats())
+        _emit(settings, record, lambda: report.stats_text(record))
 
 
 @cli.command()
@@ -159,15 +144,7 @@ def info(settings: Settings) -> None:
     """What the cache is: backend, location, servers, limits."""
     with settings.backend() as backend:
         data = backend.admin.info()
-        _emit(settings, data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
-
-
-def _show_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    return json.dumps(value)
+        _emit(settings, data, lambda: report.info_text(data))
 
 
 @cli.command()
@@ -180,7 +157,7 @@ def get(settings: Settings, key: str) -> None:
         value = backend.get(key, missing)
         if value is missing:
             raise errors.KeyNotFound(f"no value under {key!r}", backend=backend.scheme)
-        _emit(settings, {"key": key, "value": value}, lambda: _show_value(value))
+        _emit(settings, {"key": key, "value": value}, lambda: report.value_text(value))
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -249,33 +226,10 @@ def incr(settings: Settings, key: str, delta: int, start: int, must_exist: bool)
 # -- MemCachier credentials --------------------------------------------------------------
 
 
-def analytics_api(backend: Backend) -> MemCachierAPI:
-    """The MemCachier analytics API of ``backend``; NotSupported for other caches."""
-    from .backends.memcache import MemcacheBackend
-
-    if not isinstance(backend, MemcacheBackend) or backend.username is None:
-        raise errors.NotSupported(
-            "credentials are managed through MemCachier's analytics API: give a "
-            "memcachier:// URL, or set MEMCACHIER_SERVERS/_USERNAME/_PASSWORD",
-            backend=backend.scheme,
-        )
-    return backend.analytics_api()
-
-
 @contextmanager
 def _analytics_api(settings: Settings) -> Iterator[MemCachierAPI]:
     with settings.backend() as backend, analytics_api(backend) as api:
         yield api
-
-
-def credentials_table(rows: list[dict[str, Any]]) -> str:
-    header = ("username", "primary", "write", "flush", "api")
-    width = max([len("username")] + [len(r["username"]) for r in rows])
-    lines = [f"{header[0].ljust(width)}  primary  write  flush  api"]
-    for row in rows:
-        flags = "  ".join(("yes" if row[k] else "no").ljust(len(k)) for k in header[1:])
-        lines.append(f"{row['username'].ljust(width)}  {flags}".rstrip())
-    return "\n".join(lines)
 
 
 @cli.group()
@@ -289,7 +243,7 @@ def credentials_list(settings: Settings) -> None:
     """Every credential of the cache, with its capabilities (never a password)."""
     with _analytics_api(settings) as api:
         rows = [c.public() for c in api.credentials()]
-    _emit(settings, rows, lambda: credentials_table(rows))
+    _emit(settings, rows, lambda: report.credentials_text(rows))
 
 
 @credentials.command("create")
@@ -362,28 +316,47 @@ def credentials_promote(settings: Settings, username: str) -> None:
 # -- local servers ------------------------------------------------------------------------
 
 
+def _shell_lines(urls: dict[str, str]) -> str:
+    """Comments and ``export`` lines that work when pasted into a POSIX shell."""
+    lines = [f"# {name}: {value}" for name, value in urls.items() if not name.isupper()]
+    lines += [f"export {name}={shlex.quote(v)}" for name, v in urls.items() if name.isupper()]
+    return "\n".join(lines)
+
+
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Loopback address to bind (or ::1)."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65533),
+    default=None,
+    help="memcached's port; the MemCachier API listens on PORT+1 and IronCache on PORT+2. "
+    "Default: free ports.",
+)
 @pass_settings
-def serve(settings: Settings, host: str) -> None:
+def serve(settings: Settings, host: str, port: int | None) -> None:
     """Start a local memcached with MemCachier's login, the MemCachier analytics API over it,
-    and an IronCache-compatible server; print their URLs; stop cleanly on Ctrl-C."""
+    and an IronCache-compatible server; print their URLs and the MEMCACHIER_* variables
+    (shell-quoted export lines); stop cleanly on Ctrl-C."""
     from .config import Server
 
     if not Server(host, 0).is_loopback:
         raise click.BadParameter("the local servers only listen on loopback", param_hint="--host")
     from .testing.ironcache_server import IronCacheServer
     from .testing.memcached import MemcachedError, MemcachedServer
-    from .testing.memcachier_api_server import MemCachierAPIServer
+    from .testing.memcachier_api import MemCachierAPIServer
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
         with (
-            MemcachedServer(users={"dev": secrets.token_hex(8)}, host=host) as memcached,
-            MemCachierAPIServer(memcached, host=host) as analytics,
-            IronCacheServer(host=host, token=secrets.token_hex(12)) as iron,
+            MemcachedServer(users={"dev": secrets.token_hex(8)}, host=host, port=port) as memcached,
+            MemCachierAPIServer(memcached, host=host, port=port + 1 if port else 0) as analytics,
+            IronCacheServer(
+                host=host, port=port + 2 if port else 0, token=secrets.token_hex(12)
+            ) as iron,
         ):
             username, password = memcached.memcachier_credentials("dev")
             api_url = analytics.base_url
@@ -395,17 +368,23 @@ def serve(settings: Settings, host: str) -> None:
                 "MEMCACHIER_SERVERS": memcached.server,
                 "MEMCACHIER_USERNAME": username,
                 "MEMCACHIER_PASSWORD": password,
+                "MEMCACHIER_API_URL": api_url,
             }
             # These are throwaway local credentials, made for this run: printing them is the
             # point of the command.
-            _emit(settings, urls, lambda: "\n".join(f"{k}={v}" for k, v in urls.items()))
+            _emit(settings, urls, lambda: _shell_lines(urls))
+            sys.stdout.flush()
             if not settings.as_json:
                 click.echo("serving; Ctrl-C to stop", err=True)
-            sys.stdout.flush()
             stop.wait()
     except MemcachedError as exc:
         raise errors.ConfigurationError(str(exc)) from None
+    except OSError as exc:  # a port given with --port that is taken
+        raise errors.ConfigurationError(f"cannot listen on {host}: {exc.strerror}") from None
     click.echo("stopped", err=True)
+
+
+_json_after_every_command(cli)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ token cannot end up in one.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -27,6 +28,8 @@ MEMCACHE_PORT = 11211
 IRON_HOST = "cache-aws-us-east-1.iron.io"
 IRON_API_VERSION = "1"
 DEFAULT_IRON_CACHE_NAME = "cache"
+#: Where MemCachier's analytics API lives (its v1 and v2 paths are below it).
+MEMCACHIER_API_URL = "https://analytics.memcachier.com"
 
 SCHEMES = ("memory", "memcached", "memcachier", "ironcache", "ironcache+http")
 _DEFAULT_PORTS = {
@@ -36,6 +39,8 @@ _DEFAULT_PORTS = {
     "ironcache+http": 80,
 }
 _SECRET_OPTIONS = frozenset({"secret", "password", "token"})
+_IRON_KEYS = ("host", "port", "protocol", "api_version", "project_id", "token", "cache_name")
+_IRON_ENV_KEYS = tuple(k.upper() for k in _IRON_KEYS)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,15 @@ def parse_url(url: str, *, source: str = "argument") -> CacheConfig:
             f"{source}: the user:password part of the {scheme}:// URL holds a reserved "
             "character; percent-encode it (e.g. urllib.parse.quote(password, safe=''))"
         )
+    if "@" in url[len(scheme) + len("://") + len(netloc) :]:
+        # "user:p@ss/word@host": the URL splits at the first '/', so "ss" would become the
+        # host, be looked up in DNS and be shown in errors.
+        raise ConfigurationError(
+            f"{source}: the {scheme}:// URL has an '@' after its host part: an unencoded '@' "
+            "then '/' in the password splits it in the wrong place. Percent-encode the "
+            "password ('@' as %40, '/' as %2F: urllib.parse.quote(password, safe='')), and "
+            "any '@' in the path or query"
+        )
     username = password = None
     userinfo, at, hosts = netloc.rpartition("@")
     if at:
@@ -208,7 +222,7 @@ def ironcache_config(
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
     home = Path.home() if home is None else home
-    keys = ("host", "port", "protocol", "api_version", "project_id", "token", "cache_name")
+    keys = _IRON_KEYS
     settings: dict[str, Any] = {
         "host": IRON_HOST,
         "port": None,
@@ -267,6 +281,12 @@ def ironcache_config(
     return config
 
 
+def memcachier_api_url(environ: Mapping[str, str] | None = None) -> str:
+    """MemCachier's analytics API root: ``MEMCACHIER_API_URL``, else MemCachier's own."""
+    environ = os.environ if environ is None else environ
+    return environ.get("MEMCACHIER_API_URL") or MEMCACHIER_API_URL
+
+
 def from_environment(
     environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None
 ) -> CacheConfig | None:
@@ -283,12 +303,77 @@ def from_environment(
         parsed = parse_servers(servers, "memcachier", MEMCACHE_PORT)
         if not parsed:
             raise ConfigurationError(f"{source} is set but names no server")
-        if not username or password is None:
+        if bool(username) != bool(password):
+            # Half a login would silently become a plain memcached client without one.
+            have, lack = (
+                ("MEMCACHIER_USERNAME", "MEMCACHIER_PASSWORD")
+                if username
+                else ("MEMCACHIER_PASSWORD", "MEMCACHIER_USERNAME")
+            )
+            raise ConfigurationError(
+                f"{source} and {have} are set but {lack} is not (or is empty): set both for "
+                "MemCachier, or neither for a plain memcached"
+            )
+        if not username or not password:
             # MemCachier always issues credentials; plain memcached servers named this way
             # (a local dev setup) run without a login.
             return CacheConfig("memcached", parsed, source=source)
         return CacheConfig("memcachier", parsed, username, password, source=source)
     return ironcache_config(environ, cwd=cwd, home=home)
+
+
+_KNOWN_VARIABLES = (
+    "CACHEOPS_URL",
+    "MEMCACHIER_SERVERS",
+    "MEMCACHIER_USERNAME",
+    "MEMCACHIER_PASSWORD",
+    "MEMCACHIER_API_URL",
+    *(f"{prefix}_{key}" for prefix in ("IRON", "IRON_CACHE") for key in _IRON_ENV_KEYS),
+)
+
+
+def _why_nothing_found(environ: Mapping[str, str]) -> list[str]:
+    """What in ``environ`` looks like a cache configuration gone wrong."""
+    hints = []
+    if "CACHEOPS_URL" in environ and not environ["CACHEOPS_URL"].strip():
+        hints.append("CACHEOPS_URL is set but empty")
+    for name in sorted(environ):
+        if name.startswith(("CACHEOPS_", "MEMCACHIER_", "IRON_")) and name not in (
+            _KNOWN_VARIABLES
+        ):
+            close = difflib.get_close_matches(name, _KNOWN_VARIABLES, n=1, cutoff=0.8)
+            if close:
+                hints.append(f"{name} is set: did you mean {close[0]}?")
+    if any(environ.get(k) for k in ("MEMCACHIER_USERNAME", "MEMCACHIER_PASSWORD")) and not (
+        environ.get("MEMCACHIER_SERVERS")
+    ):
+        hints.append("MEMCACHIER_USERNAME/_PASSWORD are set but MEMCACHIER_SERVERS is not")
+    token = environ.get("IRON_TOKEN") or environ.get("IRON_CACHE_TOKEN")
+    project = environ.get("IRON_PROJECT_ID") or environ.get("IRON_CACHE_PROJECT_ID")
+    if bool(token) != bool(project):
+        have, lack = (
+            ("IRON_TOKEN", "IRON_PROJECT_ID") if token else ("IRON_PROJECT_ID", "IRON_TOKEN")
+        )
+        hints.append(f"{have} is set but {lack} is not (IronCache needs both)")
+    return hints
+
+
+def require_environment(
+    environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None
+) -> CacheConfig:
+    """:func:`from_environment` for ops commands, which must never flush or read a fresh
+    in-process cache: no configuration is a :class:`ConfigurationError` naming what was
+    looked for and what looks misspelt or incomplete."""
+    environ = os.environ if environ is None else environ
+    found = from_environment(environ, cwd=cwd, home=home)
+    if found is not None:
+        return found
+    hints = _why_nothing_found(environ)
+    raise ConfigurationError(
+        "no cache configured: looked for CACHEOPS_URL, MEMCACHIER_SERVERS (with "
+        "MEMCACHIER_USERNAME and MEMCACHIER_PASSWORD), IRON_TOKEN with IRON_PROJECT_ID, and "
+        "iron.json" + (f"; {'; '.join(hints)}" if hints else "")
+    )
 
 
 # -- options ---------------------------------------------------------------------------

@@ -84,7 +84,8 @@ class SerializationError(CacheError, TypeError):
 
 
 class NotNumeric(CacheError, ValueError):
-    """increment/decrement on a value that is not a number."""
+    """increment/decrement on a value that is not a number, or with a delta or start value
+    outside the numbers the backend's counters hold (memcached: unsigned 64-bit)."""
 
 
 class KeyNotFound(CacheError, KeyError):

@@ -28,8 +28,15 @@ FLAG_INT = 2
 FLAG_STR = 16
 FLAG_JSON = 32
 FLAG_SIGNED_PICKLE = 64
+#: An item of :func:`cacheops.Backend.get_or_compute`: a small header (expiry, compute time,
+#: the inner flags) before the inner payload. ``Backend`` unwraps it on every read, so a
+#: plain ``get`` sees the inner value; pymemcache's serde leaves such bytes as they are.
+FLAG_ENVELOPE = 256
 
 _SIGNATURE_SIZE = hashlib.sha256().digest_size
+# Past 4300 digits (Python's default int_max_str_digits) str() refuses an int: bigger ones
+# go to _dumps_other, where pickle takes them and JSON refuses them.
+_INT_LIMIT = 10**4300
 
 
 @runtime_checkable
@@ -75,7 +82,7 @@ class JSONSerializer:
             return value.encode("utf-8"), FLAG_STR
         if kind is bytes:
             return value, FLAG_BYTES
-        if kind is int:
+        if kind is int and abs(value) < _INT_LIMIT:
             return str(value).encode("ascii"), FLAG_INT
         return self._dumps_other(value)
 
@@ -176,6 +183,7 @@ def get_serializer(spec: str | Serializer | None, secret: str | bytes | None = N
 
 __all__ = [
     "FLAG_BYTES",
+    "FLAG_ENVELOPE",
     "FLAG_INT",
     "FLAG_JSON",
     "FLAG_PICKLE",

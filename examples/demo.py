@@ -20,7 +20,7 @@ from urllib.parse import quote
 import cacheops
 from cacheops.testing.ironcache_server import IronCacheServer
 from cacheops.testing.memcached import MemcachedServer, find_memcached
-from cacheops.testing.memcachier_api_server import MemCachierAPIServer
+from cacheops.testing.memcachier_api import MemCachierAPIServer
 
 
 def expensive_report(customer_id: int) -> dict[str, object]:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import threading
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 import cacheops
+import cacheops.config
 from cacheops.cli import EXIT_CODES
 from cacheops.errors import (
     AuthenticationError,
@@ -25,18 +29,23 @@ from cacheops.errors import (
     PermissionDenied,
 )
 from cacheops.testing.memcached import MemcachedServer
+from cacheops.testing.memcachier_api import MemCachierAPIServer
 from cacheops.testing.net import free_port
 from cacheops.testing.plugin import AUTH_PASSWORD, AUTH_USER
 
 
-def run(
-    *args: str, url: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {
+def clean_environment() -> dict[str, str]:
+    return {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("CACHEOPS_", "MEMCACHIER_", "IRON_"))
     }
+
+
+def run(
+    *args: str, url: str | None = None, env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = clean_environment()
     environ.update(env or {})
     if url is not None:
         environ["CACHEOPS_URL"] = url
@@ -46,6 +55,7 @@ def run(
         text=True,
         env=environ,
         timeout=60,
+        cwd=cwd,
     )
 
 
@@ -126,11 +136,11 @@ def test_wrong_password_dead_server_and_bad_url(
     refused = run("get", "k", url=url)  # the memcache login
     assert refused.returncode == EXIT_CODES[AuthenticationError], refused.stderr
     no_secret(refused, "not-the-pa55word")
-    # The analytics API finds the cache id with v1 /login, which answers 403 both to a wrong
-    # password and to a credential without the API capability: the message says so.
+    # The analytics API's v1 /login answers 403 both to a wrong password and to a credential
+    # without the API capability, so flush tries the memcache protocol, whose login says
+    # which it is.
     refused = run("flush", url=url)
-    assert refused.returncode == EXIT_CODES[PermissionDenied], refused.stderr
-    assert "password is wrong" in refused.stderr
+    assert refused.returncode == EXIT_CODES[AuthenticationError], refused.stderr
     no_secret(refused, "not-the-pa55word")
 
     dead = run("get", "k", url=f"memcached://127.0.0.1:{free_port()}")
@@ -250,3 +260,216 @@ def test_serve_starts_the_local_servers_and_stops_on_ctrl_c() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# -- hardening -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "hint"),
+    [
+        ({}, "looked for CACHEOPS_URL"),
+        ({"MEMCACHIER_SERVER": "127.0.0.1:11211"}, "did you mean MEMCACHIER_SERVERS?"),
+        ({"IRON_TOKEN": "tok"}, "IRON_PROJECT_ID is not"),
+        ({"CACHEOPS_URL": ""}, "CACHEOPS_URL is set but empty"),
+        (
+            {"MEMCACHIER_SERVERS": "127.0.0.1:11211", "MEMCACHIER_USERNAME": "u"},
+            "MEMCACHIER_PASSWORD is not",
+        ),
+    ],
+)
+def test_no_usable_configuration_is_an_error_not_a_fresh_memory_cache(
+    tmp_path: Path, env: dict[str, str], hint: str
+) -> None:
+    for command in (["flush"], ["stats", "--json"]):
+        result = run(*command, env={**env, "HOME": str(tmp_path)}, cwd=str(tmp_path))
+        assert result.returncode == EXIT_CODES[ConfigurationError], result.stdout
+        assert result.stdout == ""
+        assert hint in result.stderr and len(result.stderr.splitlines()) == 1
+    # an explicit memory:// is what the user asked for
+    assert run("flush", url="memory://", cwd=str(tmp_path)).returncode == 0
+
+
+def test_json_goes_before_or_after_the_command(memcachier_url: str, memcachier_api: object) -> None:
+    for command in (["stats"], ["info"], ["flush"], ["credentials", "list"]):
+        before = run("--json", *command, url=memcachier_url)
+        after = run(*command, "--json", url=memcachier_url)
+        assert before.returncode == after.returncode == 0, (before.stderr, after.stderr)
+        first, second = json.loads(before.stdout), json.loads(after.stdout)
+        assert type(first) is type(second)
+        if isinstance(first, dict):
+            assert set(first) == set(second)
+    flushed = json.loads(run("flush", "--json", url=memcachier_url).stdout)
+    assert flushed == {"cache": None, "location": flushed["location"], "flushed": True}
+
+
+def test_flush_without_the_api_capability_uses_the_protocol(
+    memcachier_url: str, memcachier_api: MemCachierAPIServer
+) -> None:
+    created = json.loads(run("--json", "credentials", "create", url=memcachier_url).stdout)
+    updated = run("credentials", "update", created["username"], "--no-api", url=memcachier_url)
+    assert updated.returncode == 0, updated.stderr
+    host_and_query = memcachier_url.split("@", 1)[1]
+    no_api = (
+        f"memcachier://{created['username']}:{quote(created['password'], safe='')}@{host_and_query}"
+    )
+    assert run("stats", url=no_api).returncode == EXIT_CODES[PermissionDenied]
+    run("put", "stale", "x", url=memcachier_url)
+    flushed = run("flush", url=no_api)
+    assert flushed.returncode == 0, flushed.stderr
+    assert flushed.stdout.startswith("flushed memcachier://")
+    lines = flushed.stderr.splitlines()
+    assert len(lines) == 1 and "memcache protocol's flush_all" in lines[0], flushed.stderr
+    assert "no api capability" in lines[0]
+    no_secret(flushed, created["password"])
+    # gone from the real memcached (flush_all counted there; get is a protocol read)
+    assert memcachier_api.memcached.stats()["cmd_flush"] != "0"
+    assert run("get", "stale", url=memcachier_url).returncode == EXIT_CODES[KeyNotFound]
+
+
+def _serve(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """``cacheops serve`` in text mode, and its stdout lines up to the last export."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cacheops.cli", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_environment(),
+    )
+    assert proc.stdout is not None
+    watchdog = threading.Timer(30, proc.kill)  # never wait forever for a line
+    watchdog.start()
+    lines: list[str] = []
+    try:
+        while not lines or not lines[-1].startswith("export MEMCACHIER_API_URL="):
+            line = proc.stdout.readline()
+            if not line:
+                proc.kill()
+                raise AssertionError(f"serve stopped after printing {lines}")
+            lines.append(line.rstrip("\n"))
+    finally:
+        watchdog.cancel()
+    return proc, lines
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_serve_prints_export_lines_that_work_in_a_shell() -> None:
+    proc, lines = _serve()
+    try:
+        url = next(line.split(": ", 1)[1] for line in lines if line.startswith("# memcachier: "))
+        api = next(line.split(": ", 1)[1] for line in lines if line.startswith("# memcachier_api"))
+        password = cacheops.config.parse_url(url).password
+        assert password is not None and " " in password  # the quoting matters
+        printed = "\n".join(lines)
+        echo = subprocess.run(
+            [
+                "bash",
+                "-c",
+                printed + '\nprintf "%s\\n" "$MEMCACHIER_PASSWORD" "$MEMCACHIER_API_URL"',
+            ],
+            capture_output=True,
+            text=True,
+            env=clean_environment(),
+            check=True,
+        )
+        assert echo.stdout.splitlines() == [password, api]
+        # The exported variables alone reach the local analytics API, not MemCachier's host.
+        cacheops.connect(url).put("served", "yes")
+        command = f"{sys.executable} -m cacheops.cli"
+        script = f"{printed}\n{command} --json info && {command} flush"
+        used = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, env=clean_environment()
+        )
+        assert used.returncode == 0, used.stderr
+        info_line, flushed = used.stdout.splitlines()
+        assert json.loads(info_line)["api_url"] == api
+        assert flushed.startswith("flushed memcachier://dev:***@")
+        assert "warning" not in used.stderr  # the API flushed: no protocol fallback
+        assert cacheops.connect(url).get("served") is None
+    finally:
+        _stop(proc)
+
+
+def test_serve_on_ipv6_loopback_from_a_given_port() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    base = free_port("::1")
+    proc, lines = _serve("--host", "::1", "--port", str(base))
+    try:
+        exports = dict(
+            shlex.split(line)[1].split("=", 1) for line in lines if line.startswith("export ")
+        )
+        assert exports["MEMCACHIER_SERVERS"] == f"[::1]:{base}"
+        assert exports["MEMCACHIER_API_URL"] == f"http://[::1]:{base + 1}"
+        iron = next(line.split(": ", 1)[1] for line in lines if line.startswith("# ironcache: "))
+        assert f"@[::1]:{base + 2}/" in iron
+        url = next(line.split(": ", 1)[1] for line in lines if line.startswith("# memcachier: "))
+        backend = cacheops.connect(url)
+        backend.put("v6", "yes")
+        assert backend.get("v6") == "yes"
+        assert backend.admin.stats().items == 1  # through the analytics API on ::1
+    finally:
+        _stop(proc)
+
+
+def test_serve_refuses_a_port_that_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run("serve", "--port", str(taken.getsockname()[1]))
+    assert result.returncode == EXIT_CODES[ConfigurationError], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+MANAGE = Path(__file__).resolve().parents[1] / "examples" / "django_project" / "manage.py"
+FLASK_APP = (
+    "from flask import Flask\nfrom flask_cacheops import Cacheops\n"
+    "app = Flask('shapes')\nCacheops(app)\n"
+)
+
+
+def test_cacheops_manage_py_and_flask_print_the_same(memcachier_url: str, tmp_path: Path) -> None:
+    """One formatter and one JSON shape for the same cache, whichever command prints it."""
+    (tmp_path / "shapes.py").write_text(FLASK_APP)
+    env = {**clean_environment(), "CACHEOPS_URL": memcachier_url}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    commands = {
+        "cacheops": [sys.executable, "-m", "cacheops.cli"],
+        "django": [sys.executable, str(MANAGE), "cacheops"],
+        "flask": [sys.executable, "-m", "flask", "--app", "shapes", "cacheops"],
+    }
+
+    def output(name: str, *args: str) -> str:
+        result = subprocess.run(
+            [*commands[name], *args], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
+        assert result.returncode == 0, (name, args, result.stderr)
+        no_secret(result, AUTH_PASSWORD)
+        return result.stdout
+
+    for args in (["stats", "--json"], ["flush", "--json"]):
+        records = {name: json.loads(output(name, *args)) for name in commands}
+        assert records["cacheops"]["cache"] is None
+        assert records["django"]["cache"] == records["flask"]["cache"] == "default"
+        shapes = {name: sorted(record) for name, record in records.items()}
+        assert shapes["cacheops"] == shapes["django"] == shapes["flask"], shapes
+        assert len({record["location"] for record in records.values()}) == 1
+    texts = {name: output(name, "stats").splitlines() for name in commands}
+    names = {name: [line.split()[0] for line in lines] for name, lines in texts.items()}
+    assert names["django"] == names["flask"] == ["cache", *names["cacheops"]]
+    assert names["cacheops"][:3] == ["location", "backend", "hit_rate"]
+    flushed = {name: output(name, "flush").strip() for name in commands}
+    location = records["cacheops"]["location"]
+    assert flushed["cacheops"] == f"flushed {location}"
+    assert flushed["django"] == flushed["flask"] == f"flushed default ({location})"

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 import cacheops
-from cacheops.config import CacheConfig, Server, coerce_options, from_environment, parse_url
+from cacheops.config import (
+    CacheConfig,
+    Server,
+    coerce_options,
+    from_environment,
+    parse_url,
+    require_environment,
+)
 
 SECRET = "pa:ss/w@rd#?%"
 
@@ -194,3 +201,83 @@ def test_connect_reads_cacheops_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CACHEOPS_URL", "bogus://x")
     with pytest.raises(cacheops.ConfigurationError, match="CACHEOPS_URL: unknown scheme"):
         cacheops.connect()
+
+
+# -- hardening: ambiguous passwords, half configurations, the ops commands' resolution -------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memcachier://user:p@ss/word@mc.example.com:11211",
+        "memcachier://user:p@ss?word@mc.example.com",
+        "ironcache://project:t@ok/en@iron.example.com/cache",
+    ],
+)
+def test_an_unencoded_at_then_slash_in_the_password_is_refused(url: str) -> None:
+    """Without the check, "ss" became the host: looked up in DNS and shown in errors."""
+    with pytest.raises(cacheops.ConfigurationError) as info:
+        parse_url(url, source="CACHEOPS_URL")
+    message = str(info.value)
+    assert "percent-encode" in message.lower() and "%40" in message and "%2F" in message
+    for fragment in ("p@ss", "ss/word", "ss?word", "t@ok", "ok/en"):
+        assert fragment not in message
+    with pytest.raises(cacheops.ConfigurationError):
+        cacheops.connect(url)
+
+
+def test_several_at_signs_without_a_slash_still_split_at_the_last() -> None:
+    config = parse_url("memcachier://user:p@ss@mc.example.com")
+    assert (config.password, config.servers) == ("p@ss", (Server("mc.example.com", 11211),))
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"MEMCACHIER_USERNAME": "u"}, "MEMCACHIER_PASSWORD"),
+        ({"MEMCACHIER_PASSWORD": "hunter2"}, "MEMCACHIER_USERNAME"),
+        ({"MEMCACHIER_USERNAME": "u", "MEMCACHIER_PASSWORD": ""}, "MEMCACHIER_PASSWORD"),
+    ],
+)
+def test_memcachier_servers_with_half_a_login_is_refused(
+    tmp_path: Path, env: dict[str, str], missing: str
+) -> None:
+    environ = {"MEMCACHIER_SERVERS": "mc.example.com", **env}
+    with pytest.raises(cacheops.ConfigurationError, match=f"{missing} is not") as info:
+        from_environment(environ, cwd=tmp_path, home=tmp_path)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "hint"),
+    [
+        ({}, None),
+        ({"MEMCACHIER_SERVER": "mc.example.com"}, "did you mean MEMCACHIER_SERVERS?"),
+        ({"IRON_TOKEN": "t"}, "IRON_TOKEN is set but IRON_PROJECT_ID is not"),
+        ({"IRON_PROJECT_ID": "p"}, "IRON_PROJECT_ID is set but IRON_TOKEN is not"),
+        ({"CACHEOPS_URL": ""}, "CACHEOPS_URL is set but empty"),
+        ({"MEMCACHIER_USERNAME": "u"}, "MEMCACHIER_SERVERS is not"),
+    ],
+)
+def test_require_environment_names_what_it_looked_for(
+    tmp_path: Path, env: dict[str, str], hint: str | None
+) -> None:
+    with pytest.raises(cacheops.ConfigurationError) as info:
+        require_environment(env, cwd=tmp_path, home=tmp_path)
+    message = str(info.value)
+    assert message.startswith("no cache configured: looked for CACHEOPS_URL, MEMCACHIER_SERVERS")
+    assert "IRON_TOKEN" in message and "iron.json" in message
+    if hint is not None:
+        assert hint in message
+    found = require_environment({"CACHEOPS_URL": "memory://x"}, cwd=tmp_path, home=tmp_path)
+    assert found.name == "x"
+
+
+def test_memcachier_api_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "memcachier://user:pass@mc.example.com"
+    monkeypatch.delenv("MEMCACHIER_API_URL", raising=False)
+    assert cacheops.connect(url).api_url == "https://analytics.memcachier.com"  # type: ignore[attr-defined]
+    monkeypatch.setenv("MEMCACHIER_API_URL", "http://127.0.0.1:8080")
+    assert cacheops.connect(url).api_url == "http://127.0.0.1:8080"  # type: ignore[attr-defined]
+    explicit = cacheops.connect(f"{url}?api_url=http%3A%2F%2F127.0.0.1%3A9090")
+    assert explicit.api_url == "http://127.0.0.1:9090"  # type: ignore[attr-defined]

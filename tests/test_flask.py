@@ -834,23 +834,30 @@ def test_cli_stats_table_and_json(any_cache_url: str) -> None:
 
     result = runner.invoke(args=["cacheops", "stats"])
     assert result.exit_code == 0, result.output
-    header, *rows = result.stdout.splitlines()
-    assert header.split()[:3] == ["CACHE", "BACKEND", "HIT"]
-    assert [row.split()[0] for row in rows] == ["default", "scratch"]
+    default, scratch = (
+        dict(line.split(None, 1) for line in block.splitlines())
+        for block in result.stdout.strip().split("\n\n")
+    )
+    assert (default["cache"], scratch["cache"]) == ("default", "scratch")
     if any_cache_url.startswith("memory"):  # servers count every test's lookups
-        assert "50.0%" in rows[0]
+        assert default["hit_rate"] == "50.0%"
     elif any_cache_url.startswith("memcachier"):
-        assert re.search(r"\d+\.\d%", rows[0])
+        assert re.fullmatch(r"\d+\.\d%", default["hit_rate"])
 
-    result = runner.invoke(args=["cacheops", "stats", "--json", "--cache", "default"])
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    assert list(document) == ["default"]
-    assert document["default"]["location"].startswith(any_cache_url.split("://")[0])
-    assert {"hits", "misses", "hit_rate", "items", "servers"} <= set(document["default"])
-    if any_cache_url.startswith("memory"):
-        assert document["default"]["hit_rate"] == 0.5
-    assert "s3cr3t" not in result.stdout
+    for args in (
+        ["stats", "--json", "--cache", "default"],
+        ["--json", "stats", "--cache", "default"],
+    ):
+        result = runner.invoke(args=["cacheops", *args])
+        assert result.exit_code == 0, result.output
+        (line,) = result.stdout.splitlines()  # one JSON object per cache
+        document = json.loads(line)
+        assert document["cache"] == "default"
+        assert document["location"].startswith(any_cache_url.split("://")[0])
+        assert {"hits", "misses", "hit_rate", "items", "servers"} <= set(document)
+        if any_cache_url.startswith("memory"):
+            assert document["hit_rate"] == 0.5
+        assert "s3cr3t" not in result.stdout
 
 
 def test_cli_flush(any_cache_url: str) -> None:
@@ -871,8 +878,9 @@ def test_cli_flush(any_cache_url: str) -> None:
 
     result = runner.invoke(args=["cacheops", "flush", "--all", "--json"])
     assert result.exit_code == 0, result.output
-    flushed = json.loads(result.stdout)["flushed"]
+    flushed = [json.loads(line) for line in result.stdout.splitlines()]
     assert [entry["cache"] for entry in flushed] == ["default", "scratch"]
+    assert all(entry["flushed"] for entry in flushed)
     with app.app_context():
         assert ext.cache("scratch").get("k") is None
 
@@ -906,3 +914,84 @@ def test_cli_refused_credentials_have_their_own_exit_code(memcachier_url: str) -
     assert "password is wrong" in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert "s3cr3t" not in result.stderr
+
+
+def test_an_unreadable_cached_value_is_a_miss(memcached_server: Any, memcached_url: str) -> None:
+    """Bytes another client left under a view's and a memoized function's keys (bad JSON
+    on a real memcached) are recomputed and overwritten, not a 500 on every request."""
+    from pymemcache.client.base import Client
+
+    from cacheops.serializers import FLAG_JSON
+
+    app, ext = make_app(CACHEOPS_URL=memcached_url)
+    calls = Calls()
+
+    @app.route("/page")
+    @ext.cached()
+    def page() -> str:
+        calls()
+        return "fresh"
+
+    @ext.memoize()
+    def double(x: int) -> int:
+        calls()
+        return 2 * x
+
+    with app.app_context():
+        view_key = flask_keys.view_key(ext.backend, "view", "/page")
+        memo_key = ext.memoize_key(double, 4)
+    other = Client(memcached_server.address)
+    for key in (view_key, memo_key):
+        other.set(key, b'{"broken', flags=FLAG_JSON, noreply=False)
+    other.close()
+    client = app.test_client()
+    assert client.get("/page").get_data(as_text=True) == "fresh"
+    assert client.get("/page").get_data(as_text=True) == "fresh"
+    with app.app_context():
+        assert double(4) == 8
+        assert double(4) == 8
+    assert calls.count == 2  # each recomputed once, then served from the cache
+
+
+def test_cli_configuration_errors_are_one_line_and_exit_3(tmp_path: Any) -> None:
+    """The app itself fails to load (init_app refuses its CACHEOPS_URL): still one line."""
+    (tmp_path / "badapp.py").write_text(
+        "from flask import Flask\n"
+        "from flask_cacheops import Cacheops\n"
+        "app = Flask(__name__)\n"
+        "app.config['CACHEOPS_URL'] = 'memcachier://user:hunter2-pa55@host:notaport'\n"
+        "Cacheops(app)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CACHEOPS_", "MEMCACHIER_"))}
+    for command in (["flush"], ["stats", "--json"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "badapp", "cacheops", *command],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
+        assert result.returncode == EXIT_CODES[cacheops.ConfigurationError], result.stderr
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ConfigurationError: "), lines
+        assert "port" in lines[0] and "hunter2" not in result.stderr
+
+
+def test_cli_refuses_a_cache_nothing_configures(
+    no_cache_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without configuration the backend is this process's own empty memory://: flushing it
+    would report success and flush nothing."""
+    monkeypatch.setenv("MEMCACHIER_SERVER", "127.0.0.1:11211")  # misspelt
+    app, _ = make_app()
+    runner = app.test_cli_runner()
+    for args in (["cacheops", "flush"], ["cacheops", "stats"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == EXIT_CODES[cacheops.ConfigurationError], result.output
+        assert result.stdout == ""
+        assert "did you mean MEMCACHIER_SERVERS?" in result.stderr
+    monkeypatch.setenv("CACHEOPS_URL", "memory://")  # asked for explicitly: fine
+    app, _ = make_app()
+    assert app.test_cli_runner().invoke(args=["cacheops", "flush"]).exit_code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import uuid
 from typing import Any
 
@@ -159,6 +160,31 @@ def test_timeouts_on_servers(any_cache_url: str) -> None:
         assert cache.get("expired") is None
 
 
+def test_huge_timeouts_are_shortened_to_the_backends_maximum(any_cache_url: str) -> None:
+    """Flask-Caching's own ``test_huge_timeouts`` (30 days and a second, set then get), and
+    a year through the decorators: on IronCache, whose maximum is 30 days, they are stored
+    for 30 days rather than refused (which left nothing cached); elsewhere as given."""
+    thirty_days = 30 * 24 * 3600
+    app, cache = make_app(CACHEOPS_URL=any_cache_url, CACHE_DEFAULT_TIMEOUT=365 * 24 * 3600)
+    calls = Calls()
+
+    @app.get("/")
+    @cache.cached()
+    def index() -> str:
+        return f"call {calls()}"
+
+    with app.app_context():
+        assert cache.set("foo", "bar", thirty_days + 1)
+        assert cache.get("foo") == "bar"
+        assert cache.add("added", 1, datetime.timedelta(days=400)) is True
+        assert cache.set_many({"many": 2}, 400 * 24 * 3600) == ["many"]
+        assert cache.get_many("added", "many") == [1, 2]
+        backend = cache.cache.backend
+        assert cache.cache._ttl(thirty_days + 1) == (backend.max_ttl or thirty_days + 1)
+    client = app.test_client()
+    assert client.get("/").text == client.get("/").text == "call 1"
+
+
 def test_the_rest_of_the_api(any_cache_url: str) -> None:
     app, cache = make_app(CACHEOPS_URL=any_cache_url)
     with app.app_context():
@@ -270,3 +296,28 @@ def test_the_default_outage_is_logged_by_flask_caching_and_the_view_still_runs()
     assert app.test_client().get("/").text == "served"
     with app.app_context(), pytest.raises(cacheops.BackendUnavailable):
         cache.get("k")
+
+
+def test_an_unreadable_value_is_a_miss(memcached_server: Any, memcached_url: str) -> None:
+    """A broken pickle and bad UTF-8 another client left on a real memcached read as misses."""
+    from pymemcache.client.base import Client
+
+    from cacheops.serializers import FLAG_PICKLE, FLAG_STR
+
+    app, cache = make_app(CACHEOPS_URL=memcached_url)
+    other = Client(memcached_server.address)
+    other.set("flask_cache_p", b"\x80\x05broken", flags=FLAG_PICKLE, noreply=False)
+    other.set("flask_cache_s", b"\xff\xfe", flags=FLAG_STR, noreply=False)
+    other.close()
+    with app.app_context():
+        cache.set("ok", 1)
+        assert cache.get("p") is None
+        assert cache.get_many("p", "s", "ok") == [None, None, 1]
+
+
+def test_a_none_key_prefix_is_no_prefix(memcached_url: str) -> None:
+    # cachelib's own tests build their caches with key_prefix=None.
+    cache = CacheopsCache(memcached_url, key_prefix=None)
+    assert cache.backend.key_prefix == ""
+    cache.set("k", "v")
+    assert cacheops.connect(memcached_url, serializer="pickle").get("k") == "v"

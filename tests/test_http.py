@@ -12,13 +12,14 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from urllib3.util.retry import RequestHistory
 
 import cacheops
+from cacheops.admin.memcachier import MemCachierAPI
 from cacheops.errors import (
     AuthenticationError,
     BackendUnavailable,
@@ -28,9 +29,12 @@ from cacheops.errors import (
     UnknownOutcome,
     ValueTooLarge,
 )
-from cacheops.http import HTTPClient, Reply, _Retry, quote_segment
+from cacheops.http import HTTPClient, HTTPOptions, Reply, quote_segment
 from cacheops.testing.ironcache_server import IronCacheServer
 from cacheops.testing.net import free_port
+
+if TYPE_CHECKING:
+    from cacheops.testing.memcachier_api import MemCachierAPIServer
 
 ITEM = "caches/c/items/k"
 
@@ -40,13 +44,14 @@ def server(ironcache_server: IronCacheServer, ironcache_url: str) -> IronCacheSe
     return ironcache_server  # emptied and fault-free by ironcache_url
 
 
-def make_client(server: IronCacheServer, **options: Any) -> HTTPClient:
+def make_client(server: IronCacheServer, error_hook: Any = None, **options: Any) -> HTTPClient:
     options.setdefault("backoff_factor", 0.01)
     return HTTPClient(
         f"{server.base_url}/projects/{server.project_id}",
         backend="test",
         auth=lambda: f"OAuth {server.token}",
-        **options,
+        options=HTTPOptions(**options),
+        error_hook=error_hook,
     )
 
 
@@ -219,11 +224,27 @@ def test_retries_are_bounded_by_time(server: IronCacheServer) -> None:
 
 
 def test_retry_after_is_honoured(client: HTTPClient, server: IronCacheServer) -> None:
-    server.faults.fail_next(1, 503, retry_after=0.4)
+    server.faults.fail_next(1, 503, retry_after=1)
     start = time.monotonic()
     assert client.request("GET", ITEM, allow=(404,)).status == 404
-    assert time.monotonic() - start >= 0.4
+    assert 1.0 <= time.monotonic() - start < 1.8  # not the 0.01 s backoff
     assert len(server.requests) == 2
+
+
+def test_a_retry_after_date_is_honoured(client: HTTPClient, server: IronCacheServer) -> None:
+    # HTTP-dates have whole seconds: two seconds ahead is a wait of more than one.
+    later = datetime.now(timezone.utc) + timedelta(seconds=2)
+    server.faults.fail_next(1, 503, retry_after=later)
+    start = time.monotonic()
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert 1.0 <= time.monotonic() - start < 2.5
+    server.reset()
+    # A date already past asks for no wait: the backoff (0.01 s here) applies.
+    server.faults.fail_next(2, 503, retry_after=datetime(1994, 11, 6, tzinfo=timezone.utc))
+    start = time.monotonic()
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert time.monotonic() - start < 0.5
+    assert len(server.requests) == 3
 
 
 def test_a_retry_after_past_the_deadline_fails_at_once(server: IronCacheServer) -> None:
@@ -236,15 +257,13 @@ def test_a_retry_after_past_the_deadline_fails_at_once(server: IronCacheServer) 
     assert len(server.requests) == 1
 
 
-def test_backoff_grows_exponentially_with_jitter_from_the_first_retry() -> None:
-    retry = _Retry(total=10, backoff_factor=0.1, backoff_jitter=0.1)
-    assert retry.get_backoff_time() == 0.0
-    failure = RequestHistory("GET", "/", None, 503, None)
-    for errors, low in ((1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8)):
-        later = retry.new(history=(failure,) * errors)
-        waits = {later.get_backoff_time() for _ in range(20)}
-        assert all(low <= w <= low + 0.1 for w in waits)
-        assert len(waits) > 1  # jitter
+def test_the_client_backs_off_with_jitter_from_the_first_retry(server: IronCacheServer) -> None:
+    # Two retries at a factor of 0.2 wait 0.2 + 0.4 s, plus up to 0.2 s of jitter each.
+    client = make_client(server, retries=2, backoff_factor=0.2)
+    server.faults.fail_next(2, 503)
+    start = time.monotonic()
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert 0.6 <= time.monotonic() - start < 1.4
 
 
 def test_a_dropped_get_is_resent(client: HTTPClient, server: IronCacheServer) -> None:
@@ -298,7 +317,9 @@ def test_a_read_timeout_on_a_post_is_unknown_and_on_a_get_is_retried(
 
 def test_a_refused_connection_is_retried_and_unavailable_even_for_a_post() -> None:
     port = free_port()
-    client = HTTPClient(f"http://127.0.0.1:{port}/1", backend="test", retries=2)
+    client = HTTPClient(
+        f"http://127.0.0.1:{port}/1", backend="test", options=HTTPOptions(retries=2)
+    )
     start = time.monotonic()
     with pytest.raises(BackendUnavailable) as info:
         client.request("POST", "x", json={"amount": 1})
@@ -379,11 +400,49 @@ def test_bad_construction_is_a_configuration_error() -> None:
         HTTPClient("ftp://example.com/1", backend="test")
     with pytest.raises(ConfigurationError):
         HTTPClient("https://user:secret@example.com/1", backend="test")
-    with pytest.raises(ConfigurationError, match="timeout"):
-        HTTPClient("https://example.com/1", backend="test", timeout=0)
-    with pytest.raises(ConfigurationError, match="pool_size"):
-        HTTPClient("https://example.com/1", backend="test", pool_size=0)
+    with pytest.raises(ConfigurationError, match="allow_insecure_http"):
+        HTTPClient("http://example.com/1", backend="test")
+    insecure = HTTPOptions(allow_insecure_http=True)
+    assert HTTPClient("http://example.com/1", backend="test", options=insecure).server == (
+        "example.com:80"
+    )
     assert HTTPClient("https://example.com/1", backend="test").server == "example.com:443"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("timeout", 0),
+        ("timeout", -1.0),
+        ("timeout", float("nan")),
+        ("timeout", float("inf")),
+        ("timeout", "5"),
+        ("timeout", True),
+        ("connect_timeout", 0.0),
+        ("connect_timeout", float("nan")),
+        ("retry_deadline", -0.5),
+        ("retry_deadline", float("nan")),
+        ("backoff_factor", -0.1),
+        ("retries", -1),
+        ("retries", 1.5),
+        ("retries", True),
+        ("pool_size", 0),
+        ("max_body_size", 0),
+        ("allow_insecure_http", "yes"),
+    ],
+)
+def test_bad_options_are_a_configuration_error_naming_the_option(option: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=f"option {option} must be"):
+        HTTPOptions(**{option: value})
+
+
+def test_options_are_a_frozen_value_with_seconds_as_floats() -> None:
+    options = HTTPOptions(timeout=3, retry_deadline=0, retries=0, max_body_size=10)
+    assert (options.timeout, options.retry_deadline) == (3.0, 0.0)
+    assert type(options.timeout) is float
+    assert options == HTTPOptions(timeout=3.0, retry_deadline=0.0, retries=0, max_body_size=10)
+    with pytest.raises(AttributeError):
+        options.timeout = 1.0  # type: ignore[misc]
 
 
 # -- headers, seen by a recording server ---------------------------------------------------
@@ -455,3 +514,170 @@ def test_proxy_settings_come_from_the_environment_when_the_session_is_built(
     client.close()
     assert client.request("GET", ITEM, allow=(404,)).status == 404
     assert len(server.requests) == 1
+
+
+# -- replies that break after their status line ---------------------------------------------
+
+
+def test_a_get_whose_body_was_cut_is_resent(client: HTTPClient, server: IronCacheServer) -> None:
+    client.request("PUT", ITEM, json={"value": "whole"})
+    server.clear_requests()
+    server.faults.cut_reply(1, methods=("GET",))
+    assert client.request("GET", ITEM).data["value"] == "whole"
+    assert [(r.method, r.fault) for r in server.requests] == [("GET", "cut_reply"), ("GET", None)]
+
+
+def test_a_body_that_keeps_being_cut_is_unavailable_within_the_retries(
+    server: IronCacheServer,
+) -> None:
+    client = make_client(server, retries=2)
+    server.faults.cut_reply(10)
+    with pytest.raises(BackendUnavailable) as info:
+        client.request("GET", ITEM, allow=(404,))
+    assert type(info.value) is BackendUnavailable
+    assert "was cut off" in str(info.value)
+    assert len(server.requests) == 3  # the first attempt and two retries, no more
+
+
+def test_body_retries_and_503_retries_share_one_budget(server: IronCacheServer) -> None:
+    client = make_client(server, retries=3)
+    server.faults.fail_next(2, 503)
+    server.faults.cut_reply(10)
+    with pytest.raises(BackendUnavailable):
+        client.request("GET", ITEM, allow=(404,))
+    assert len(server.requests) == 4
+
+
+def test_a_post_whose_body_was_cut_is_unknown_and_applied_once(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    server.faults.cut_reply(1, methods=("POST",))
+    with pytest.raises(UnknownOutcome, match="cut off") as info:
+        client.request("POST", f"{ITEM}/increment", json={"amount": 1})
+    assert "may have been applied" in str(info.value)
+    assert server.items("c") == {"k": 1}
+    assert len(server.requests) == 1
+
+
+def test_a_reply_cut_inside_its_headers_is_not_an_empty_success(
+    client: HTTPClient, server: IronCacheServer
+) -> None:
+    server.faults.cut_reply(1, at="headers", methods=("POST",))
+    with pytest.raises(UnknownOutcome, match="gave no length"):
+        client.request("POST", f"{ITEM}/increment", json={"amount": 2})
+    assert server.items("c") == {"k": 2}
+    server.faults.cut_reply(1, at="headers", methods=("GET",))
+    assert client.request("GET", ITEM).data["value"] == 2  # resent, not taken as empty
+    assert [r.fault for r in server.requests] == ["cut_reply", "cut_reply", None]
+
+
+def test_a_body_that_stalls_past_the_read_timeout(server: IronCacheServer) -> None:
+    client = make_client(server, timeout=0.2)
+    client.request("PUT", ITEM, json={"value": 7})
+    server.faults.cut_reply(1, stall=2.0, methods=("GET",))
+    start = time.monotonic()
+    assert client.request("GET", ITEM).data["value"] == 7
+    assert time.monotonic() - start < 1.5
+    server.faults.cut_reply(1, stall=2.0, methods=("POST",))
+    with pytest.raises(UnknownOutcome, match=r"within 0\.2 s"):
+        client.request("POST", f"{ITEM}/increment", json={"amount": 1})
+    assert server.items("c") == {"k": 8}
+
+
+# -- no credential behind an error ---------------------------------------------------------
+
+
+def reachable(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception its ``__cause__`` / ``__context__`` chains reach."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return seen
+
+
+def test_no_error_chain_reaches_the_request_or_its_credential(server: IronCacheServer) -> None:
+    token = server.token
+    client = make_client(server, retries=1, timeout=0.2)
+    faults = server.faults
+    cases: list[tuple[str, Any, type[CacheError]]] = [
+        ("dropped before", lambda: faults.drop_before(5), BackendUnavailable),
+        ("dropped after", lambda: faults.drop_after_apply(1, ("POST",)), UnknownOutcome),
+        ("cut body", lambda: faults.cut_reply(5), BackendUnavailable),
+        ("cut headers", lambda: faults.cut_reply(5, at="headers"), BackendUnavailable),
+        ("stalled body", lambda: faults.cut_reply(5, stall=0.5), BackendUnavailable),
+        ("read timeout", lambda: setattr(faults, "latency", 0.5), BackendUnavailable),
+        ("503s", lambda: faults.fail_next(5, 503), BackendUnavailable),
+        ("401", lambda: faults.fail_next(1, 401), AuthenticationError),
+    ]
+    for name, inject, expected in cases:
+        server.reset()
+        inject()
+        method = "POST" if expected is UnknownOutcome else "GET"
+        with pytest.raises(expected) as info:
+            client.request(method, f"{ITEM}/increment" if method == "POST" else ITEM)
+        server.faults.clear()
+        chain = reachable(info.value)
+        assert len(chain) == 1, (name, chain)  # nothing behind our error at all
+        assert token not in repr(vars(info.value)) and token not in str(info.value), name
+    refused = HTTPClient(
+        f"http://127.0.0.1:{free_port()}/1", backend="t", auth=lambda: f"OAuth {token}"
+    )
+    with pytest.raises(BackendUnavailable) as info:
+        refused.request("GET", "x")
+    assert reachable(info.value) == [info.value]
+
+
+def test_a_backend_error_reaches_no_request_either(server: IronCacheServer) -> None:
+    backend = cacheops.connect(server.url("c"), retries=0)
+    server.faults.cut_reply(1)
+    with pytest.raises(BackendUnavailable) as info:
+        backend.get("k")
+    assert reachable(info.value) == [info.value]
+    server.faults.cut_reply(1)
+    with pytest.raises(UnknownOutcome) as unknown:
+        backend.increment("k")
+    assert reachable(unknown.value) == [unknown.value]
+
+
+def test_a_memcachier_api_error_reaches_no_request_or_password(
+    memcachier_api: MemCachierAPIServer,
+) -> None:
+    username, password = memcachier_api.primary_credentials
+    api = MemCachierAPI(
+        username, password, cache_id=memcachier_api.cache_id, base_url=memcachier_api.base_url
+    )
+    for inject, expected in (
+        (lambda: memcachier_api.faults.drop_before(10), BackendUnavailable),
+        (lambda: memcachier_api.faults.cut_reply(10), BackendUnavailable),
+        (lambda: memcachier_api.faults.drop_after_apply(1, ("POST",)), UnknownOutcome),
+    ):
+        memcachier_api.faults.clear()
+        inject()
+        with api, pytest.raises(expected) as info:
+            api.watch_prefix("p") if expected is UnknownOutcome else api.info()
+        assert reachable(info.value) == [info.value]
+        assert password.split()[-1] not in repr(vars(info.value)) + str(info.value)
+
+
+# -- redaction of the server's words -------------------------------------------------------
+
+
+def test_a_token_that_is_a_plain_word_leaves_the_servers_words_alone(
+    server: IronCacheServer,
+) -> None:
+    # The server's 401 message ends in the word "invalid", which is this (wrong) token.
+    client = HTTPClient(
+        f"{server.base_url}/projects/{server.project_id}",
+        backend="t",
+        auth=lambda: "OAuth invalid",
+    )
+    with pytest.raises(AuthenticationError) as info:
+        client.request("GET", ITEM)
+    assert info.value.server_message == (
+        "Unauthorized: the OAuth token is either not provided or invalid."
+    )

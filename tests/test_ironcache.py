@@ -10,6 +10,8 @@ import json
 import os
 import pickle
 import re
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -164,10 +166,10 @@ def test_the_retry_deadline_bounds_a_generous_retry_count(
 
 def test_retry_after_is_honoured(make: Make, server: IronCacheServer) -> None:
     backend = make(backoff_factor=0.001)
-    server.faults.fail_next(1, 503, retry_after=0.5)
+    server.faults.fail_next(1, 503, retry_after=1)
     start = time.monotonic()
     backend.put("k", "v")
-    assert time.monotonic() - start >= 0.5
+    assert time.monotonic() - start >= 1.0
     assert [r.status for r in server.requests] == [503, 200]
 
 
@@ -242,6 +244,54 @@ def test_on_error_miss_turns_an_outage_into_misses(make: Make, server: IronCache
     assert live.get("k") is None
     server.faults.clear()
     assert live.get("k") == "v"
+
+
+def test_a_broken_reply_is_an_outage_that_on_error_miss_absorbs(
+    make: Make, server: IronCacheServer
+) -> None:
+    strict, lenient = make(retries=1, timeout=0.2), make(retries=1, timeout=0.2, on_error="miss")
+    strict.put("k", "v")
+    for at, stall in (("body", 0.0), ("headers", 0.0), ("body", 1.0)):
+        server.faults.cut_reply(10, at=at, stall=stall, methods=("GET",))
+        with pytest.raises(BackendUnavailable) as info:
+            strict.get("k")
+        assert type(info.value) is BackendUnavailable
+        assert lenient.get("k", "fallback") == "fallback"
+        assert lenient.get_many(["k"]) == {}
+        server.faults.clear()
+    assert strict.get("k") == "v"
+
+
+def test_an_increment_whose_reply_was_cut_moves_the_counter_once(
+    backend: IronCacheBackend, server: IronCacheServer
+) -> None:
+    server.faults.cut_reply(1, methods=("POST",))
+    with pytest.raises(UnknownOutcome):
+        backend.increment("n", 5)
+    assert server.items(CACHE) == {"n": 5}
+    assert len([r for r in server.requests if r.path.endswith("/increment")]) == 1
+
+
+def test_cacheops_flush_with_a_cut_reply_is_one_line_and_the_outage_exit_code(
+    server: IronCacheServer,
+) -> None:
+    from cacheops.cli import EXIT_CODES
+
+    server.faults.cut_reply(10, methods=("POST",))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CACHEOPS_", "IRON_"))}
+    env["CACHEOPS_URL"] = server.url(CACHE) + "?retries=1&backoff_factor=0.01"
+    result = subprocess.run(
+        [sys.executable, "-m", "cacheops.cli", "flush"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == EXIT_CODES[BackendUnavailable], result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "cut off" in result.stderr and "Traceback" not in result.stderr
+    assert server.token not in result.stderr + result.stdout
+    assert [r.fault for r in server.requests] == ["cut_reply", "cut_reply"]
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -555,18 +605,19 @@ def test_options_come_from_the_query_string(ironcache_url: str) -> None:
         "&pool_size=4&max_concurrency=2&api_version=1"
     )
     assert isinstance(backend, IronCacheBackend)
-    http = backend.http
-    assert (http.timeout, http.connect_timeout, http.retries, http.retry_deadline) == (
-        1.5,
-        0.5,
-        0,
-        2.0,
-    )
-    assert (http.pool_size, backend.max_concurrency) == (4, 2)
+    options = backend.http.options
+    assert (options.timeout, options.connect_timeout, options.retries) == (1.5, 0.5, 0)
+    assert options.retry_deadline == 2.0
+    assert (options.pool_size, backend.max_concurrency) == (4, 2)
     with pytest.raises(ConfigurationError, match="token"):
         cacheops.connect(ironcache_url + "?token=other")
     with pytest.raises(ConfigurationError, match="max_concurrency"):
         cacheops.connect(ironcache_url + "?max_concurrency=0")
+    # The HTTP options are checked first, so a bad pool_size is named, not the concurrency
+    # derived from it; a timeout must be finite.
+    for query, name in (("pool_size=0", "pool_size"), ("timeout=inf", "timeout")):
+        with pytest.raises(ConfigurationError, match=f"option {name} must be"):
+            cacheops.connect(f"{ironcache_url}?{query}")
     # By default as many requests in flight as the pool keeps connections.
     pooled = cacheops.connect(ironcache_url + "?pool_size=5")
     assert isinstance(pooled, IronCacheBackend) and pooled.max_concurrency == 5

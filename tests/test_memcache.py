@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import inspect
+import math
 import multiprocessing
 import socket
 import ssl
@@ -10,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -224,14 +227,71 @@ def test_keys_that_would_inject_commands_never_reach_the_server(
 
 def test_value_over_the_server_item_size_is_value_too_large() -> None:
     with MemcachedServer(max_item_size="1m") as server:
-        cache = cacheops.connect(server.url, max_value_size=None)
+        cache = cacheops.connect(server.url, item_size=None)  # no client-side check
         cache.put("big", b"kept")
         with pytest.raises(cacheops.ValueTooLarge) as info:
             cache.put("big", b"x" * (2 * 1024 * 1024))
         assert "too large" in (info.value.server_message or "")
         # memcached itself drops the old item when it refuses a set, so no stale value is
-        # left behind; the client-side check (max_value_size) refuses before that happens.
+        # left behind; the client-side check (item_size) refuses before that happens.
         assert cache.get("big") is None
+
+
+#: What memcached 1.6 (64-bit) counts in an item besides key and value, measured: a value
+#: of item size - key - 59 bytes is stored, one byte more refused; 4 more with flags.
+ITEM_OVERHEAD = 59
+
+
+@pytest.mark.parametrize("item_size", [None, "2m"])
+@pytest.mark.parametrize(
+    ("key", "make", "flags"),
+    [("k", lambda n: b"x" * n, 0), ("k" * 200, lambda n: "y" * n, 4)],
+    ids=["bytes-short-key", "str-long-key"],
+)
+def test_the_largest_item_the_server_takes_is_stored_and_a_byte_more_never_sent(
+    item_size: str | None, key: str, make: Callable[[int], object], flags: int
+) -> None:
+    """The limit is the server's exact one: the largest value for the key round-trips, one
+    byte more is refused before anything is sent (so the old value stays), and the server
+    itself refuses that size (the check is not merely conservative)."""
+    from pymemcache.client.base import Client
+    from pymemcache.exceptions import MemcacheServerError
+
+    size = 2 * 1024 * 1024 if item_size else 1024 * 1024
+    with MemcachedServer(max_item_size=item_size) as server:
+        options = {"item_size": size} if item_size else {}
+        cache = cacheops.connect(server.url, **options)
+        largest = size - ITEM_OVERHEAD - len(key) - flags
+        cache.put(key, make(largest))
+        assert cache.get(key) == make(largest)
+        sets = server.stats()["cmd_set"]
+        too_big = make(largest + 1)
+        for write in (
+            lambda: cache.put(key, too_big),
+            lambda: cache.add(key, too_big),
+            lambda: cache.replace(key, too_big),
+            lambda: cache.put_many({"other": 1, key: too_big}),
+        ):
+            with pytest.raises(cacheops.ValueTooLarge, match=str(largest)):
+                write()
+        assert server.stats()["cmd_set"] == sets  # nothing reached the server
+        assert cache.get(key) == make(largest)  # the previous value is intact
+        assert cache.get("other") is None
+        raw = Client(server.address, default_noreply=False)
+        payload = too_big if isinstance(too_big, bytes) else str(too_big).encode()
+        with pytest.raises(MemcacheServerError, match="too large"):
+            raw.set(key, payload, flags=flags and 16)
+        raw.close()
+
+
+def test_max_value_size_defaults_to_the_largest_value_any_key_can_have() -> None:
+    assert cacheops.connect("memcached://h").max_value_size == 1024 * 1024 - ITEM_OVERHEAD - 1
+    two = cacheops.connect("memcached://h?item_size=2097152")
+    assert two.max_value_size == 2 * 1024 * 1024 - ITEM_OVERHEAD - 1
+    assert cacheops.connect("memcached://h?item_size=none").max_value_size is None
+    assert cacheops.connect("memcached://h", max_value_size=1000).max_value_size == 1000
+    with pytest.raises(cacheops.ConfigurationError, match="item_size"):
+        cacheops.connect("memcached://h?item_size=10")
 
 
 def test_increments_from_several_processes_are_exact(memcachier_url: str) -> None:
@@ -272,6 +332,37 @@ def test_long_ttls_become_absolute_times(memcached_url: str) -> None:
     cache = cacheops.connect(memcached_url)
     cache.put("month", "v", ttl=40 * 24 * 3600)
     assert cache.get("month") == "v"
+
+
+YEAR = 365 * 24 * 3600
+
+
+@pytest.mark.parametrize("ttl", [20 * YEAR, 1e300, datetime.timedelta(days=50 * 365)])
+def test_a_ttl_past_2038_is_refused_never_reported_stored(
+    memcached_server: MemcachedServer, memcached_url: str, ttl: Any
+) -> None:
+    """memcached takes a ttl over 30 days as a 32-bit Unix time: a later one wraps to the
+    past and the server answers STORED for an item that is gone."""
+    cache = cacheops.connect(memcached_url)
+    cache.put("k", "kept")
+    sets = memcached_server.stats()["cmd_set"]
+    for write in (
+        lambda: cache.add("new", "v", ttl=ttl),
+        lambda: cache.put("k", "v", ttl=ttl),
+        lambda: cache.put_many({"k": "v"}, ttl=ttl),
+        lambda: cache.touch("k", ttl),
+    ):
+        with pytest.raises(cacheops.InvalidTTL, match="2038"):
+            write()
+    assert memcached_server.stats()["cmd_set"] == sets
+    assert cache.get_many(["k", "new"]) == {"k": "kept"}
+    # what a framework adapter sends instead: the longest ttl the server can store
+    capped = cache.capped_ttl(ttl.total_seconds() if isinstance(ttl, datetime.timedelta) else ttl)
+    assert 10 * YEAR < capped < 12 * YEAR
+    assert cache.add("new", "v", ttl=capped) is True
+    assert cache.get("new") == "v"
+    assert cache.add("five-years", "v", ttl=5 * YEAR) is True
+    assert cache.get("five-years") == "v"
 
 
 # -- a write whose reply is lost -----------------------------------------------------------
@@ -444,3 +535,186 @@ def test_cluster_node_restarted_mid_use_takes_writes_again() -> None:
         for key in keys:
             cache.put(key, 2)  # writes: no UnknownOutcome from a dead socket
         assert cache.get_many(keys) == {k: 2 for k in keys}
+
+
+# -- options, counters, auth and close() refused with their own errors ---------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memcached://127.0.0.1:1",
+        "memcachier://u:p@127.0.0.1:1",
+        "ironcache+http://p:t@127.0.0.1:1/c",
+    ],
+)
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"timeout": -1},
+        {"timeout": math.nan},
+        {"timeout": "nan"},
+        {"connect_timeout": 0},
+        {"connect_timeout": "0"},
+    ],
+    ids=repr,
+)
+def test_a_timeout_that_cannot_work_is_refused_at_connect(url: str, option: dict[str, Any]) -> None:
+    with pytest.raises(cacheops.ConfigurationError, match=next(iter(option))):
+        cacheops.connect(url, **option)
+
+
+def test_an_infinite_timeout_is_refused_at_connect(memcached_url: str) -> None:
+    cacheops.connect(memcached_url).put("k", 1)  # not a problem of the server
+    # socket.settimeout(inf) raises OverflowError: refused here rather than at first use
+    with pytest.raises(cacheops.ConfigurationError, match="timeout"):
+        cacheops.connect(memcached_url, timeout=math.inf).get("k")
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"stale_after": -1},
+        {"retry_timeout": math.nan},
+        {"dead_timeout": -5},
+        {"retry_attempts": -1},
+    ],
+    ids=repr,
+)
+def test_cluster_and_staleness_options_are_checked_at_connect(option: dict[str, Any]) -> None:
+    with pytest.raises(cacheops.ConfigurationError, match=next(iter(option))):
+        cacheops.connect("memcached://a:1,b:2", **option)
+
+
+def test_counter_arguments_outside_unsigned_64_bit_are_not_numeric_and_never_sent(
+    memcached_server: MemcachedServer, memcached_url: str
+) -> None:
+    cache = cacheops.connect(memcached_url)
+    cache.put("n", 5)
+    before = memcached_server.stats()
+    for call in (
+        lambda: cache.increment("n", 2**64),
+        lambda: cache.decrement("n", 2**64),
+        lambda: cache.increment("n", -(2**64)),
+        lambda: cache.increment("fresh", 1, default=2**64 - 1),
+        lambda: cache.increment("fresh", default=2**64),
+    ):
+        with pytest.raises(cacheops.NotNumeric, match="unsigned 64-bit"):
+            call()
+    after = memcached_server.stats()
+    for counter in ("incr_hits", "incr_misses", "decr_hits", "decr_misses", "cmd_set"):
+        assert after[counter] == before[counter], counter
+    assert cache.get_many(["n", "fresh"]) == {"n": 5}
+    # the ends of the range still work
+    assert cache.increment("n", 2**64 - 1 - 5) == 2**64 - 1
+    assert cache.decrement("n", 2**64 - 1) == 0
+    assert cache.increment("fresh", 1, default=2**64 - 2) == 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("name", "write"),
+    [
+        ("put", lambda cache: cache.put("k", "v")),
+        ("put of a value with a space", lambda cache: cache.put("k", "a b")),
+        ("put_many", lambda cache: cache.put_many({"k": 1})),
+        ("add", lambda cache: cache.add("k", "v")),
+        ("increment", lambda cache: cache.increment("k")),
+        ("delete", lambda cache: cache.delete("k")),
+    ],
+)
+def test_memcached_url_on_a_server_that_needs_a_login_is_authentication_error(
+    memcached_auth_server: MemcachedServer, name: str, write: Callable[[cacheops.Backend], object]
+) -> None:
+    # memcached reads a set before login as a login: its reply is about the token format
+    cache = cacheops.connect(f"memcached://{memcached_auth_server.server}")
+    with pytest.raises(cacheops.AuthenticationError, match="memcachier://USER:PASSWORD@"):
+        write(cache)
+
+
+@pytest.mark.parametrize("servers", [1, 2])
+def test_close_while_other_threads_are_mid_call_says_so(servers: int) -> None:
+    """Each call either works or fails with BackendUnavailable saying close() cut it off
+    (UnknownOutcome for a write, which may have applied); afterwards the backend reconnects."""
+    with MemcachedCluster(servers) as cluster:
+        cache = cacheops.connect(cluster.url)
+        stop = threading.Event()
+        errors: list[Exception] = []
+        done = [0]
+
+        def work(i: int) -> None:
+            while not stop.is_set():
+                try:
+                    cache.put(f"k{i}", "v" * 1000)
+                    cache.get(f"k{i}")
+                    cache.get_many([f"k{i}", "x", "y"])
+                    cache.increment(f"n{i}")
+                    done[0] += 1
+                except Exception as exc:  # collected, checked below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for _ in range(60):
+            time.sleep(0.005)
+            cache.close()
+        stop.set()
+        for t in threads:
+            t.join()
+        assert errors, "no call was ever cut off: the test did not test anything"
+        for exc in errors:
+            assert isinstance(exc, cacheops.BackendUnavailable), repr(exc)
+            assert "close() was called" in str(exc), repr(exc)
+        assert done[0] > 0
+        cache.put("after", 1)
+        assert cache.get("after") == 1
+
+
+# -- pymemcache: public API, one pinned hook ----------------------------------------------------
+
+
+def test_keys_are_on_the_node_pymemcache_hashclient_puts_them(
+    memcached_cluster: MemcachedCluster, memcached_cluster_url: str
+) -> None:
+    """The ring is cacheops' own (over pymemcache's public RendezvousHash); placement must
+    stay HashClient's, so a deploy mixing the two finds every key."""
+    from pymemcache.client.hash import HashClient
+
+    theirs = HashClient([s.address for s in memcached_cluster.servers], default_noreply=False)
+    keys = [f"placed:{i}" for i in range(90)]
+    for key in keys:
+        theirs.set(key, key.encode())
+    theirs.close()
+    ours = cacheops.connect(memcached_cluster_url)
+    assert ours.get_many(keys) == {k: k.encode() for k in keys}
+    for key in keys[:30]:
+        assert ours.get(key) == key.encode()
+    # and the keys were spread over every node
+    assert {_holder(memcached_cluster, k).port for k in keys} == {
+        s.port for s in memcached_cluster.servers
+    }
+
+
+def test_the_one_private_pymemcache_hook_is_still_there_and_called_on_connect(
+    memcached_server: MemcachedServer,
+) -> None:
+    """MemCachier's login rides on ``Client._connect`` (pymemcache has no public hook);
+    pyproject bounds pymemcache below 5, and this pins the hook's shape and use."""
+    from pymemcache.client.base import Client
+
+    assert list(inspect.signature(Client._connect).parameters) == ["self"]
+    calls: list[object] = []
+
+    class Probe(Client):  # type: ignore[misc]
+        def _connect(self) -> None:
+            calls.append(self)
+            super()._connect()
+
+    probe = Probe(memcached_server.address, default_noreply=False)
+    assert probe.version()
+    assert probe.version()
+    assert len(calls) == 1  # once per connection...
+    probe.close()
+    assert probe.version()
+    assert len(calls) == 2  # ...and again on reconnecting
+    probe.close()

@@ -47,7 +47,7 @@ from cacheops.errors import (
     PermissionDenied,
     UnknownOutcome,
 )
-from cacheops.testing.memcachier_api_server import (
+from cacheops.testing.memcachier_api import (
     V1_FORBIDDEN,
     V2_CACHE_NOT_FOUND,
     V2_FORBIDDEN,
@@ -438,14 +438,14 @@ def test_unknown_cache_id_is_a_configuration_error(server: MemCachierAPIServer) 
 def test_a_503_burst_is_retried(api: MemCachierAPI, server: MemCachierAPIServer) -> None:
     api.stats()
     server.clear_requests()
-    server.faults.fail_next(2, 503, retry_after=0.01)
+    server.faults.fail_next(2, 503, retry_after=0)
     assert api.stats().limit_maxbytes > 0
     assert [r.status for r in server.requests] == [503, 503, 200]
-    server.faults.fail_next(1, 503, retry_after=0.01)
+    server.faults.fail_next(1, 503, retry_after=0)
     api.flush()  # a POST too: a 503 applied nothing
     with client(server, *server.primary_credentials, retries=1) as impatient:
         impatient.cache_id  # noqa: B018
-        server.faults.fail_next(5, 503, retry_after=0.01)
+        server.faults.fail_next(5, 503, retry_after=0)
         with pytest.raises(BackendUnavailable) as info:
             impatient.stats()
     server.faults.clear()

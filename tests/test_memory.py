@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -116,3 +119,93 @@ def test_many_threads_writing_and_evicting_keep_the_byte_count_exact() -> None:
     store = cache._store
     assert len(store.entries) <= 50
     assert store.bytes == sum(len(e.item[0]) for e in store.entries.values())
+
+
+def _store_is_consistent(cache: MemoryBackend) -> bool:
+    store = cache._store
+    return store.bytes == sum(e.size for e in store.entries.values())
+
+
+def _child_uses(cache: MemoryBackend) -> int:
+    """Fork a child that writes and reads ``cache``; its exit code, or -1 if it hung."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            cache.put("child", "ok")
+            if cache.get("child") == "ok" and _store_is_consistent(cache):
+                code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -1
+
+
+def test_a_fork_while_another_thread_holds_the_lock_does_not_hang_the_child() -> None:
+    cache = make()
+    cache.put("parent", "before fork")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with cache._store.lock:  # as a thread in the middle of a write would
+            held.set()
+            release.wait(0.3)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    try:
+        assert _child_uses(cache) == 0
+    finally:
+        release.set()
+        thread.join()
+    assert cache.get("parent") == "before fork"
+    assert cache.get("child") is None  # the store is the process's own
+
+
+def test_forks_while_threads_hammer_the_store_never_hang_a_child() -> None:
+    cache = make(max_items=50)
+    stop = threading.Event()
+
+    def hammer(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            cache.put(f"k{(n * 7 + i) % 120}", b"v" * (i % 13))
+            cache.get(f"k{i % 120}")
+            cache.increment(f"c{n}")
+            i += 1
+
+    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        codes = [_child_uses(cache) for _ in range(10)]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert codes == [0] * 10
+
+
+def test_increment_counts_as_a_use_for_lru() -> None:
+    # As Django's LocMemCache: a counter in use is not the next to be evicted.
+    cache = make(max_items=3)
+    cache.put_many({"a": 1, "b": 2, "c": 3})
+    assert cache.increment("a") == 2
+    cache.put("d", 4)
+    assert cache.get_many(["a", "b", "c", "d"]) == {"a": 2, "c": 3, "d": 4}
+
+
+def test_increment_of_digits_past_pythons_int_limit_is_not_numeric() -> None:
+    cache = make()
+    cache.put("n", "7" * 5000)
+    with pytest.raises(cacheops.NotNumeric):
+        cache.increment("n")
+    assert cache.get("n") == "7" * 5000

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
@@ -477,11 +479,11 @@ def test_expires_in_limits(server: IronCacheServer, http: requests.Session) -> N
 
 
 def test_fail_next_burst_with_retry_after(server: IronCacheServer, http: requests.Session) -> None:
-    server.faults.fail_next(3, retry_after=0.05)
+    server.faults.fail_next(3, retry_after=0)
     for _ in range(3):
         resp = put(http, server, "k", value="v")
         assert_msg(resp, 503)
-        assert resp.headers["Retry-After"] == "0.05"
+        assert resp.headers["Retry-After"] == "0"
     assert server.items("c") == {}  # nothing applied
     assert put(http, server, "k", value="v").status_code == 200
     assert [r.fault for r in server.requests] == ["fail_next"] * 3 + [None]
@@ -493,6 +495,14 @@ def test_fail_next_burst_with_retry_after(server: IronCacheServer, http: request
     server.faults.fail_next(1)
     resp = get(http, server, "k")
     assert resp.status_code == 503 and "Retry-After" not in resp.headers
+    # The other form RFC 9110 allows: an HTTP-date, always in GMT.
+    eastern = timezone(timedelta(hours=-5))
+    server.faults.fail_next(1, retry_after=datetime(1994, 11, 6, 3, 49, 37, tzinfo=eastern))
+    resp = get(http, server, "k")
+    assert resp.headers["Retry-After"] == "Sun, 06 Nov 1994 08:49:37 GMT"
+    for bad in (0.05, -1, datetime(1994, 11, 6)):  # a fraction, a negative, no timezone
+        with pytest.raises(ValueError, match="retry_after"):
+            server.faults.fail_next(1, retry_after=bad)  # type: ignore[arg-type]
     assert get(http, server, "k").status_code == 200
 
 
@@ -527,6 +537,55 @@ def test_drop_after_apply(server: IronCacheServer, http: requests.Session) -> No
     assert server.faults.pending["drop_after_apply"] == 0
 
 
+def raw_exchange(server: IronCacheServer, method: str, path: str, body: bytes = b"") -> bytes:
+    """Everything the server sends for one request, up to the close, as bytes."""
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: OAuth {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_cut_reply_sends_part_of_the_answer_after_applying(server: IronCacheServer) -> None:
+    path = f"/1/projects/{PROJECT}/caches/c/items/n"
+    server.faults.cut_reply(methods=("POST",))
+    server.faults.cut_reply(at="headers")
+    cut_body = raw_exchange(server, "POST", path + "/increment", b'{"amount": 3}')
+    head, _, body = cut_body.partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head)[1])  # type: ignore[index]
+    assert head.startswith(b"HTTP/1.1 201") and 0 < len(body) < length
+    assert server.items("c") == {"n": 3}  # applied once, answer cut
+    cut_head = raw_exchange(server, "GET", path)
+    assert cut_head.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" not in cut_head
+    assert b"Content-Length" not in cut_head
+    assert [r.fault for r in server.requests] == ["cut_reply"] * 2
+    assert server.faults.pending["cut_reply"] == 0
+
+
+def test_cut_reply_can_stall_before_closing(server: IronCacheServer) -> None:
+    server.faults.cut_reply(stall=0.3)
+    start = time.monotonic()
+    raw_exchange(server, "GET", f"/1/projects/{PROJECT}/caches")
+    assert time.monotonic() - start >= 0.3
+    with pytest.raises(ValueError, match="at must be"):
+        server.faults.cut_reply(at="trailers")
+
+
+def test_the_request_log_is_bounded(http: requests.Session) -> None:
+    with IronCacheServer(token=TOKEN, project_id=PROJECT, log_limit=5) as srv:
+        for i in range(12):
+            assert put(http, srv, f"k{i}", value="x" * 100_000).status_code == 200
+        log = srv.requests
+        assert [r.key for r in log] == [f"k{i}" for i in range(7, 12)]
+        assert all(len(r.body) == IronCacheServer.log_body_limit for r in log)
+        assert srv.items("c")["k11"] == "x" * 100_000  # the server itself got every byte
+
+
 def test_drop_before(server: IronCacheServer, http: requests.Session) -> None:
     server.faults.drop_before(2)
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -544,7 +603,12 @@ def test_reset(server: IronCacheServer, http: requests.Session) -> None:
     server.faults.latency = 1.0
     server.reset()
     assert server.caches() == [] and server.requests == []
-    assert server.faults.pending == {"fail_next": 0, "drop_before": 0, "drop_after_apply": 0}
+    assert server.faults.pending == {
+        "fail_next": 0,
+        "drop_before": 0,
+        "drop_after_apply": 0,
+        "cut_reply": 0,
+    }
     assert server.faults.latency == 0.0
     assert http.get(caches_url(server), timeout=5).json() == []
 

@@ -6,17 +6,21 @@ on the memcached itself over raw sockets (MemCachier-format logins, ``get``, ``s
 
 from __future__ import annotations
 
+import ast
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
 
+from cacheops.admin.memcachier import STATS_COUNTERS
+from cacheops.testing import memcachier_api
 from cacheops.testing.memcached import MemcachedServer
-from cacheops.testing.memcachier_api_server import (
+from cacheops.testing.memcachier_api import (
     DOCUMENTED_STATS,
     V1_FORBIDDEN,
     V1_NO_CACHE,
@@ -183,6 +187,27 @@ def test_v1_history_lists_the_samples(api: MemCachierAPIServer, http: requests.S
     assert entry["server"] == api.memcached_server
     assert entry["timestamp"] == str(int(samples[-1].time * 1000))
     assert list(entry["stats"]) == list(DOCUMENTED_STATS)
+
+
+def test_the_client_and_the_server_list_the_same_documented_stats() -> None:
+    """Both lists are written from the documents on their own, so a typo on either side shows."""
+    assert STATS_COUNTERS == DOCUMENTED_STATS
+    assert len(set(DOCUMENTED_STATS)) == len(DOCUMENTED_STATS) == 31
+
+
+def test_the_server_takes_nothing_from_the_client() -> None:
+    """The server is the oracle the client is tested against: it must not import the client."""
+    package = Path(memcachier_api.__file__).parent
+    imported: set[str] = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    assert imported, "no imports found: the scan is broken"
+    assert "cacheops.testing.memcached" in imported
+    assert not [m for m in imported if m == "cacheops" or m.startswith("cacheops.admin")]
 
 
 def test_v1_flush_empties_the_real_memcached(

@@ -85,4 +85,5 @@ class MemcacheAdmin(Admin):
             "location": self._backend.location,
             "servers": {str(server): {"version": version} for server, version in versions.items()},
             "max_value_size": self._backend.max_value_size,
+            "item_size": self._backend.item_size,
         }

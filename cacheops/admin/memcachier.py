@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from ..config import MEMCACHIER_API_URL, memcachier_api_url
 from ..errors import (
     AuthenticationError,
     CacheError,
@@ -45,9 +47,11 @@ from ..http import (
     DEFAULT_RETRY_DEADLINE,
     DEFAULT_TIMEOUT,
     HTTPClient,
+    HTTPOptions,
     Reply,
     quote_segment,
 )
+from ..redact import redact
 from .base import Admin, ServerStats, Stats
 
 if TYPE_CHECKING:
@@ -81,7 +85,7 @@ __all__ = [
 #: shows ``analytics.memcachier.com`` in its authentication section and
 #: ``insight.memcachier.com`` on every endpoint; MemCachier's current documentation, the v1
 #: document and the Heroku article all use ``analytics``.
-DEFAULT_BASE_URL = "https://analytics.memcachier.com"
+DEFAULT_BASE_URL = MEMCACHIER_API_URL
 
 #: The name errors give as ``backend=`` (the API, as opposed to the memcache protocol).
 BACKEND = "memcachier-api"
@@ -627,6 +631,13 @@ _call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
 #: v1 answers 403 to a wrong password and to a credential without the API capability alike.
 _V1_403 = "the credential lacks api_capability (or the password is wrong: v1 answers 403 to both)"
 
+log = logging.getLogger("cacheops.admin.memcachier")
+
+
+class _NoAPICapability(PermissionDenied):
+    """The API refused the credential as a whole (no ``api`` capability, or a wrong
+    password), as opposed to refusing one command; the memcache protocol may still serve it."""
+
 
 class MemCachierAPI:
     """A client of MemCachier's analytics API for one cache, v2 methods on the object and
@@ -634,8 +645,9 @@ class MemCachierAPI:
     ``docs/memcachier-api.md`` (every endpoint, its method and the choices made).
 
     ``base_url`` is the API root (a trailing ``/api``, ``/api/v1`` or ``/api/v2`` is
-    ignored); plain ``http://`` is refused except to a loopback address unless
-    ``allow_insecure_http`` (basic auth would carry the password in clear text).
+    ignored; default ``MEMCACHIER_API_URL``, else MemCachier's public address); plain
+    ``http://`` is refused except to a loopback address unless ``allow_insecure_http``
+    (basic auth would carry the password in clear text).
     ``timeout``, ``connect_timeout``, ``retries`` and ``retry_deadline`` are the HTTP
     layer's (:class:`~cacheops.http.HTTPClient`): 503s and refused connections are retried,
     a non-idempotent request whose reply was lost is not (``UnknownOutcome``).
@@ -647,7 +659,7 @@ class MemCachierAPI:
         password: str,
         cache_id: int | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         allow_insecure_http: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -679,15 +691,17 @@ class MemCachierAPI:
         self._cache_id_given = cache_id is not None
         self._cache_id_lock = threading.Lock()
         self._http = HTTPClient(
-            _api_root(base_url),
+            _api_root(base_url or memcachier_api_url()),
             backend=BACKEND,
             auth=self._authorization,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            retries=retries,
-            retry_deadline=retry_deadline,
+            options=HTTPOptions(
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                retries=retries,
+                retry_deadline=retry_deadline,
+                allow_insecure_http=allow_insecure_http,
+            ),
             error_hook=self._error_hook,
-            allow_insecure_http=allow_insecure_http,
         )
         #: The v1 endpoints (``login`` is :meth:`MemCachierAPI.login`).
         self.v1 = MemCachierV1(self)
@@ -791,11 +805,8 @@ class MemCachierAPI:
 
     def _scrub(self, text: str) -> str:
         """The server's words without the password (or its secret part), should it echo
-        them."""
-        for secret in {self._password, self._password.rpartition(" ")[2]}:
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        them; the word "wrong" in "the password is wrong" stays, whatever the password."""
+        return redact(text, [self._password, self._password.rpartition(" ")[2]])
 
     def _server_words(self, reply: Reply) -> str | None:
         """v1 errors are a JSON string, v2 errors ``{"error": ...}``; else the body text."""
@@ -843,7 +854,7 @@ class MemCachierAPI:
             )
         if status == 403:
             if login:
-                return PermissionDenied(f"{where}: {_V1_403}", **context)
+                return _NoAPICapability(f"{where}: {_V1_403}", **context)
             managing = what == "credentials" and method != "GET"
             if v1:
                 if what == "flush":
@@ -870,6 +881,7 @@ class MemCachierAPI:
                 reason = "the credential lacks api_capability"
                 if self._cache_id_given:
                     reason += f" (or cache {cache} is not this credential's cache)"
+                return _NoAPICapability(f"{where}: {reason}", **context)
             elif what == "flush":
                 reason = "flush refused: the credential lacks flush_capability"
             else:
@@ -1401,8 +1413,23 @@ class MemCachierAdmin(Admin):
             api.close()
 
     def flush(self) -> None:
-        """v2 flush: every item, whatever its prefix."""
-        self.api.flush()
+        """v2 flush: every item, whatever its prefix.
+
+        A credential the API refuses outright (no ``api`` capability: MemCachier's own
+        article warns the checkbox is easy to miss) flushes with the memcache protocol's
+        ``flush_all`` instead, where MemCachier checks the ``flush`` capability itself; a
+        warning says so. A refusal of the flush alone (no ``flush`` capability) stands.
+        """
+        try:
+            self.api.flush()
+        except _NoAPICapability:
+            from .memcache import MemcacheAdmin
+
+            MemcacheAdmin(self._backend).flush()
+            log.warning(
+                "MemCachier's analytics API refused the credential (no api capability): "
+                "flushed with the memcache protocol's flush_all instead"
+            )
 
     def reset_stats(self) -> None:
         """v2 reset_stats."""

@@ -55,6 +55,7 @@ from ..http import (
     DEFAULT_RETRY_DEADLINE,
     DEFAULT_TIMEOUT,
     HTTPClient,
+    HTTPOptions,
     Reply,
     quote_segment,
 )
@@ -187,6 +188,16 @@ class IronCacheBackend(Backend):
             raise ConfigurationError("IronCache needs a cache name")
         if not api_version or not api_version.isalnum():
             raise ConfigurationError(f"api_version must be letters and digits, not {api_version!r}")
+        http_options = HTTPOptions(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            retries=retries,
+            retry_deadline=retry_deadline,
+            backoff_factor=backoff_factor,
+            pool_size=pool_size,
+            max_body_size=MAX_BODY_SIZE,
+            allow_insecure_http=allow_insecure_http,
+        )
         # As many requests in flight as the pool keeps connections: beyond that, each extra
         # one would open a connection only to drop it after.
         max_concurrency = pool_size if max_concurrency is None else max_concurrency
@@ -205,15 +216,8 @@ class IronCacheBackend(Backend):
             f"/projects/{quote_segment(project_id)}",
             backend=self.scheme,
             auth=self._authorization,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            retries=retries,
-            retry_deadline=retry_deadline,
-            backoff_factor=backoff_factor,
-            pool_size=pool_size,
-            max_body_size=MAX_BODY_SIZE,
+            options=http_options,
             error_hook=self._error_hook,
-            allow_insecure_http=allow_insecure_http,
         )
         self._cache_path = self.cache_path(cache)
         self._lock = threading.Lock()

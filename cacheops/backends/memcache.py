@@ -1,7 +1,7 @@
 """``memcached://`` and ``memcachier://``: memcached over pymemcache, with MemCachier's login.
 
 Connections are per thread: each thread owns its own pymemcache client (a single-server
-``Client``, or a ``HashClient`` for a cluster), so no lock sits on the hot path and no
+``Client``, or one per node of a ``Cluster``), so no lock sits on the hot path and no
 socket is ever shared between threads. A forked child drops the inherited clients and opens
 its own. MemCachier's ASCII login is sent by the client's ``_connect`` hook, so it runs on
 every new connection: the first, each reconnect, and each node of a cluster. ``get`` (of
@@ -37,7 +37,6 @@ from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymemcache.client.base import Client
-from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import (
     MemcacheClientError,
     MemcacheError,
@@ -46,19 +45,21 @@ from pymemcache.exceptions import (
 )
 
 from ..admin.base import Admin
-from ..backend import Backend, CasToken, Item
-from ..config import CacheConfig, Server
+from ..backend import TTL, Backend, CasToken, Item
+from ..config import CacheConfig, Server, memcachier_api_url
 from ..errors import (
     AuthenticationError,
     BackendUnavailable,
     CacheError,
     ConfigurationError,
     InvalidKey,
+    InvalidTTL,
     NotNumeric,
     UnknownOutcome,
     ValueTooLarge,
 )
 from ..serializers import FLAG_INT
+from .memcache_cluster import Cluster, NodeSkipped
 from .memcache_wire import login_command, read_line, read_values, store
 
 if TYPE_CHECKING:
@@ -66,11 +67,20 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-#: Where MemCachier's analytics API lives (its v1 and v2 paths are below it).
-MEMCACHIER_API_URL = "https://analytics.memcachier.com"
-
-#: memcached reads an expiry over 30 days as an absolute Unix time.
+#: memcached reads an expiry over 30 days as an absolute Unix time...
 _RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
+#: ... held in a signed 32-bit int: its last second is 2038-01-19 03:14:07 UTC. A later one
+#: wraps into the past, and memcached answers STORED for an item that is already gone.
+_LATEST_EXPIRY = 2**31 - 1
+#: memcached's default item size (``-I``), also MemCachier's.
+DEFAULT_ITEM_SIZE = 1024 * 1024
+#: What memcached (1.6, 64-bit) counts in an item besides key and value: a 48-byte header,
+#: the key's NUL, the value's CRLF and the 8-byte CAS; 4 more when the flags are not 0.
+#: Measured against the server: value + key + 59 (+4) == -I is the largest item it takes.
+_ITEM_OVERHEAD = 48 + 1 + 2 + 8
+_FLAGS_OVERHEAD = 4
+#: memcached's counters, and the deltas incr and decr take, are unsigned 64-bit.
+_COUNTER_MAX = 2**64 - 1
 
 
 class _PassThroughSerde:
@@ -94,11 +104,7 @@ _NODE_KEYS = re.compile(r"[!-~]{1,250}(?: [!-~]{1,250})*")
 class _ConnectFailed(ConnectionError):
     """The connection (or its login) failed before any command was sent.
 
-    An OSError, so pymemcache's HashClient marks the node as failing."""
-
-
-class _NodeSkipped(MemcacheError):  # type: ignore[misc]
-    """HashClient skipped a node it marked as failing, without trying it."""
+    An OSError, so the cluster marks the node as failing."""
 
 
 def _short_store(name: str) -> Callable[..., Any]:
@@ -124,6 +130,9 @@ def _short_store(name: str) -> Callable[..., Any]:
 class LoginClient(Client):  # type: ignore[misc]
     """A pymemcache ``Client`` that logs in on every new connection, MemCachier style:
     ``set <username> 0 0 <len>\\r\\n<password>\\r\\n``, answered ``STORED``."""
+
+    #: Set by ``MemcacheBackend.close()``: calls still running on it were cut off.
+    retired = False
 
     def __init__(
         self,
@@ -234,34 +243,6 @@ class LoginClient(Client):  # type: ignore[misc]
         return {key.decode(): item for key, item in self._fetch(joined.encode("ascii")).items()}
 
 
-class _Cluster(HashClient):  # type: ignore[misc]
-    """HashClient that raises instead of silently returning a default for a node it has
-    marked as failing (its own bookkeeping of failed, dead and rejoining nodes is kept)."""
-
-    def __init__(self, servers: list[tuple[str, int]], *, client_class: Any, **kwargs: Any):
-        self.client_class = client_class  # read by HashClient.__init__ to build each node
-        super().__init__(servers, **kwargs)
-
-    def _safely_run_func(
-        self, client: Any, func: Callable[..., Any], default_val: Any, *args: Any, **kwargs: Any
-    ) -> Any:
-        result = super()._safely_run_func(client, func, _NodeSkipped, *args, **kwargs)
-        if result is _NodeSkipped:
-            raise _NodeSkipped(f"{client.server[0]}:{client.server[1]}")
-        return result
-
-    def batches(self, keys: list[str]) -> dict[Any, list[str]]:
-        """The keys grouped by the node that holds them."""
-        groups: dict[Any, list[str]] = {}
-        for key in keys:
-            groups.setdefault(self._get_client(key), []).append(key)
-        return groups
-
-    def node_get_many(self, node: Any, keys: list[str]) -> dict[str, Item]:
-        """``get_many`` on one node, with the cluster's bookkeeping of failing nodes."""
-        return dict(self._safely_run_func(node, node.get_many, None, keys))
-
-
 class _Closer:
     """Kept in a thread's locals beside its client: when the thread ends and its locals are
     dropped, the connection is closed rather than left open with nothing to use it (a
@@ -273,8 +254,20 @@ class _Closer:
         self.client = client
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # closing is best effort
-            self.client.close()
+        _retire(self.client)
+
+
+def _nodes(client: LoginClient | Cluster) -> Iterable[LoginClient]:
+    return client.nodes.values() if isinstance(client, Cluster) else (client,)
+
+
+def _retire(client: LoginClient | Cluster) -> None:
+    """Close for good. A thread may still be mid-call on it (``close()`` from another
+    thread): retired, its failure is reported as that, not as whatever broke."""
+    for node in (client, *_nodes(client)):
+        node.retired = True
+    with contextlib.suppress(Exception):  # closing is best effort
+        client.close()
 
 
 def _is_stale(sock: socket.socket) -> bool:
@@ -292,13 +285,37 @@ def _expire(ttl: float | None) -> int:
     if ttl == 0.0:
         return -1
     seconds = math.ceil(ttl)
-    return seconds if seconds <= _RELATIVE_EXPIRY_LIMIT else int(time.time()) + seconds
+    if seconds <= _RELATIVE_EXPIRY_LIMIT:
+        return seconds
+    # _ttl refused anything later; the clamp only absorbs the second or so since it checked.
+    return min(int(time.time()) + seconds, _LATEST_EXPIRY)
+
+
+def _longest_ttl() -> float:
+    """The longest ttl memcached can store now: up to its last absolute expiry, and past
+    2038 still its 30 days of relative expiry."""
+    return max(float(_RELATIVE_EXPIRY_LIMIT), _LATEST_EXPIRY - time.time())
+
+
+def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
+    """Refuse at connect() a duration the sockets would only refuse on first use."""
+    # Comparisons written so that NaN, false against everything, fails them.
+    if type(value) not in (int, float) or not (
+        (value > 0 if positive else value >= 0) and value < math.inf
+    ):
+        least = "over 0" if positive else "0 or more"
+        raise ConfigurationError(
+            f"option {name} must be a finite number of seconds, {least}, not {value!r}"
+        )
 
 
 class MemcacheBackend(Backend):
     """memcached and MemCachier. Several servers form one consistent-hash cluster."""
 
     scheme = "memcached"
+    #: The largest value any key can have in a default item (a 1-byte key, flags 0); each
+    #: write is also checked against ``item_size`` with its own key and flags.
+    default_max_value_size = DEFAULT_ITEM_SIZE - _ITEM_OVERHEAD - 1
 
     def __init__(
         self,
@@ -314,11 +331,36 @@ class MemcacheBackend(Backend):
         retry_attempts: int = 2,
         retry_timeout: float = 1.0,
         dead_timeout: float = 30.0,
-        api_url: str = MEMCACHIER_API_URL,
+        api_url: str | None = None,
         allow_insecure_http: bool = False,
+        item_size: int | None = DEFAULT_ITEM_SIZE,
         **options: Any,
     ) -> None:
+        if item_size is not None and (
+            type(item_size) is not int or item_size <= _ITEM_OVERHEAD + _FLAGS_OVERHEAD
+        ):
+            raise ConfigurationError(
+                f"option item_size must be the server's item size in bytes (memcached's "
+                f"-I, default {DEFAULT_ITEM_SIZE}), or None; not {item_size!r}"
+            )
+        # Unless given, max_value_size follows: the largest value any key can have.
+        options.setdefault("max_value_size", item_size and item_size - _ITEM_OVERHEAD - 1)
         super().__init__(**options)
+        for name, value in (("connect_timeout", connect_timeout), ("timeout", timeout)):
+            _check_seconds(name, value, positive=True)
+        for name, value in (
+            ("stale_after", stale_after),
+            ("retry_timeout", retry_timeout),
+            ("dead_timeout", dead_timeout),
+        ):
+            _check_seconds(name, value)
+        if type(retry_attempts) is not int or retry_attempts < 0:
+            raise ConfigurationError(
+                f"option retry_attempts must be 0 or more, not {retry_attempts!r}"
+            )
+        #: memcached's item size: a write whose value, key and per-item overhead would
+        #: exceed it is refused before sending (the server's refusal deletes the old value).
+        self.item_size = item_size
         if not servers:
             raise ConfigurationError("a memcached backend needs at least one server")
         if username is not None and not self._key_is_valid(username):
@@ -339,14 +381,15 @@ class MemcacheBackend(Backend):
             "tls_context": tls or None,
             "default_noreply": False,
         }
-        self._cluster_kwargs = {
+        self._cluster_kwargs: dict[str, Any] = {
             "retry_attempts": retry_attempts,
             "retry_timeout": retry_timeout,
             "dead_timeout": dead_timeout,
         }
         self.stale_after = stale_after
-        #: MemCachier's analytics API, which ``admin`` uses for a memcachier:// cache.
-        self.api_url = api_url
+        #: MemCachier's analytics API, which ``admin`` uses for a memcachier:// cache:
+        #: ``api_url``, else ``MEMCACHIER_API_URL``, else MemCachier's public address.
+        self.api_url = api_url or memcachier_api_url()
         self._allow_insecure_http = allow_insecure_http
         self._local = threading.local()
         # Weak: a thread's client lives as long as the thread (see _Closer).
@@ -400,15 +443,13 @@ class MemcacheBackend(Backend):
             **self._client_kwargs,
         )
 
-    def _new_client(self) -> Any:
-        client: Any
+    def _new_client(self) -> LoginClient | Cluster:
+        client: LoginClient | Cluster
         if len(self.servers) == 1:
             client = self.node_client(self.servers[0])
         else:
-            client = _Cluster(
-                [(s.host, s.port) for s in self.servers],
-                client_class=partial(LoginClient, username=self.username, password=self._password),
-                **self._client_kwargs,
+            client = Cluster(
+                {f"{s.host}:{s.port}": self.node_client(s) for s in self.servers},
                 **self._cluster_kwargs,
             )
         with self._clients_lock:
@@ -419,6 +460,8 @@ class MemcacheBackend(Backend):
         local = self._local
         try:
             client = local.client
+            if client.retired:  # by close() on another thread, since this one stored it
+                raise AttributeError
         except AttributeError:
             client = local.client = self._new_client()
             local.closer = _Closer(client)
@@ -429,8 +472,7 @@ class MemcacheBackend(Backend):
             # Reads skip this: a read that finds the connection closed is simply retried.
             now = _monotonic()
             if now - local.used > self.stale_after:
-                nodes = client.clients.values() if isinstance(client, _Cluster) else (client,)
-                for node in nodes:
+                for node in _nodes(client):
                     if node.sock is not None and _is_stale(node.sock):
                         node.close()
             local.used = now
@@ -440,8 +482,7 @@ class MemcacheBackend(Backend):
         with self._clients_lock:
             clients, self._clients = list(self._clients), weakref.WeakSet()
         for client in clients:
-            with contextlib.suppress(Exception):  # closing is best effort
-                client.close()
+            _retire(client)
         self._local = threading.local()
         super().close()
 
@@ -475,6 +516,11 @@ class MemcacheBackend(Backend):
     ) -> _T:
         """Translate pymemcache's error; a read that lost its connection is retried once on
         a new one, a write never is (its outcome is unknown)."""
+        if client.retired and not isinstance(
+            exc, CacheError | MemcacheClientError | MemcacheServerError
+        ):
+            # Its socket was closed under it (whatever pymemcache then tripped on).
+            raise self._closed_during_call(exc, write) from exc
         if isinstance(exc, MemcacheUnexpectedCloseError | ConnectionResetError | BrokenPipeError):
             if write:
                 raise self._unknown_outcome(exc) from exc
@@ -495,12 +541,22 @@ class MemcacheBackend(Backend):
             server_message=str(exc) or type(exc).__name__,
         )
 
+    def _closed_during_call(self, exc: Exception, write: bool) -> BackendUnavailable:
+        message = "close() was called on this backend, from another thread, during this call"
+        if write:
+            return UnknownOutcome(
+                f"{message}; the write may or may not have been applied, so it was not resent",
+                backend=self.scheme,
+                server_message=str(exc) or type(exc).__name__,
+            )
+        return BackendUnavailable(f"{message}; the next call reconnects", backend=self.scheme)
+
     def _translate(self, exc: Exception, write: bool) -> CacheError:
         if isinstance(exc, CacheError):
             return exc
         if isinstance(exc, _ConnectFailed):
             return BackendUnavailable(str(exc), backend=self.scheme)
-        if isinstance(exc, _NodeSkipped):
+        if isinstance(exc, NodeSkipped):
             return BackendUnavailable(
                 f"server {exc} failed recently and is skipped until it is retried",
                 backend=self.scheme,
@@ -523,9 +579,14 @@ class MemcacheBackend(Backend):
                 return NotNumeric(
                     "the stored value is not a number", backend=self.scheme, server_message=text
                 )
-            if "unauthenticated" in text:
+            if "unauthenticated" in text or "authentic" in text:
+                # Before a login, memcached takes any set as one: "bad authentication token
+                # format", or "authentication failure" when the value holds a space.
                 return AuthenticationError(
-                    "the server requires a login; use memcachier://",
+                    "the server requires a login; use memcachier://USER:PASSWORD@host with "
+                    "its credentials"
+                    if self.username is None
+                    else "the server refused the command as not logged in",
                     backend=self.scheme,
                     server_message=text,
                 )
@@ -546,6 +607,39 @@ class MemcacheBackend(Backend):
             return BackendUnavailable(str(exc), backend=self.scheme)
         return CacheError(f"unexpected error: {exc!r}", backend=self.scheme)
 
+    # -- memcached's limits ----------------------------------------------------------------
+
+    def _ttl(self, ttl: TTL) -> float | None:
+        seconds = super()._ttl(ttl)
+        if seconds is not None and seconds > _longest_ttl():
+            raise InvalidTTL(
+                f"ttl {seconds:,.0f} s would end after 2038-01-19 03:14:07 UTC, the last expiry "
+                "memcached can store (over 30 days it takes a 32-bit Unix time, and a later "
+                f"one stores an item already expired); use at most {_longest_ttl():,.0f} s, "
+                "or None for no expiry",
+                backend=self.scheme,
+            )
+        return seconds
+
+    def capped_ttl(self, ttl: float) -> float:
+        # A minute short of the limit, so the moments before _ttl checks it cannot cross it.
+        return min(super().capped_ttl(ttl), max(0.0, _longest_ttl() - 60))
+
+    def _fits(self, key: str, item: Item) -> None:
+        """Refuse, before sending, an item the server would refuse: its refusal also
+        deletes the value the key held."""
+        if self.item_size is None:
+            return
+        size = len(item[0]) + len(key) + _ITEM_OVERHEAD + (_FLAGS_OVERHEAD if item[1] else 0)
+        if size > self.item_size:
+            largest = len(item[0]) - (size - self.item_size)
+            raise ValueTooLarge(
+                f"the encoded value is {len(item[0])} bytes; with its {len(key)}-byte key and "
+                f"memcached's per-item overhead, the server's item size of {self.item_size} "
+                f"bytes takes at most {largest}",
+                backend=self.scheme,
+            )
+
     # -- primitives ----------------------------------------------------------------------
 
     def _get(self, key: str) -> Item | None:
@@ -554,7 +648,7 @@ class MemcacheBackend(Backend):
 
     def _get_many(self, keys: list[str]) -> dict[str, Item]:
         client = self._client()
-        if not isinstance(client, _Cluster):
+        if not isinstance(client, Cluster):
             found: dict[str, Item] = self._run_on(client, lambda c: c.get_many(keys))
             return found
         # Node by node, so that a failing node costs only its own keys: with
@@ -568,16 +662,21 @@ class MemcacheBackend(Backend):
         return found if failure is None else self._outage(failure, found)
 
     def _set(self, key: str, item: Item, ttl: float | None) -> None:
+        self._fits(key, item)
         # noreply=False, positionally: the hot path spares building a kwargs dict.
         self._call(True, "set", key, item, 0 if ttl is None else _expire(ttl), False)
 
     def _set_many(self, items: dict[str, Item], ttl: float | None) -> list[str]:
+        for key, item in items.items():
+            self._fits(key, item)
         return list(self._call(True, "set_many", items, _expire(ttl), noreply=False))
 
     def _add(self, key: str, item: Item, ttl: float | None) -> bool:
+        self._fits(key, item)
         return bool(self._call(True, "add", key, item, _expire(ttl), noreply=False))
 
     def _replace(self, key: str, item: Item, ttl: float | None) -> bool:
+        self._fits(key, item)
         return bool(self._call(True, "replace", key, item, _expire(ttl), noreply=False))
 
     def _gets(self, key: str) -> tuple[Item, CasToken] | None:
@@ -585,9 +684,14 @@ class MemcacheBackend(Backend):
         return None if item is None else (item, int(cas))
 
     def _cas(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
+        self._fits(key, item)
         return bool(self._call(True, "cas", key, item, token, _expire(ttl), noreply=False))
 
     def _incr(self, key: str, delta: int, default: int | None) -> int | None:
+        if abs(delta) > _COUNTER_MAX:
+            raise self._out_of_range(f"the delta {delta}")
+        if default is not None and default + delta > _COUNTER_MAX:
+            raise self._out_of_range(f"the start value {default} + {delta}")
         command, amount = ("incr", delta) if delta >= 0 else ("decr", -delta)
         for _ in range(5):
             value = self._call(True, command, key, amount, noreply=False)
@@ -600,6 +704,13 @@ class MemcacheBackend(Backend):
                 return start
         raise BackendUnavailable(
             f"the counter {key!r} kept disappearing between incr and add", backend=self.scheme
+        )
+
+    def _out_of_range(self, what: str) -> NotNumeric:
+        return NotNumeric(
+            f"{what} is not a number memcached counts with: its counters are unsigned 64-bit "
+            f"(0 to {_COUNTER_MAX}); nothing was sent",
+            backend=self.scheme,
         )
 
     def _delete(self, key: str) -> bool:

@@ -12,9 +12,11 @@ process that names it, as Django's LocMemCache does with its LOCATION.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,15 @@ from ..errors import ConfigurationError, NotNumeric
 from ..serializers import FLAG_INT
 
 _NUMBER = re.compile(rb"-?[0-9]+")
+
+
+def _as_number(payload: bytes) -> int | None:
+    if _NUMBER.fullmatch(payload) is None:
+        return None
+    try:
+        return int(payload)
+    except ValueError:  # more digits than Python converts (int_max_str_digits)
+        return None
 
 
 @dataclass
@@ -55,6 +66,31 @@ class _Store:
 
 _named_stores: dict[str, _Store] = {}
 _named_lock = threading.Lock()
+# Every store, so that a fork can take their locks first: the child then inherits each
+# store between two operations (a consistent copy) and locks that nobody holds. Only
+# resetting the locks in the child would leave it a store some thread was half-way through.
+_stores: weakref.WeakSet[_Store] = weakref.WeakSet()
+_held: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    _named_lock.acquire()
+    for store in list(_stores):
+        store.lock.acquire()
+        _held.append(store.lock)
+
+
+def _after_fork() -> None:
+    # In the parent and in the child alike: the forking thread holds them all.
+    while _held:
+        _held.pop().release()
+    _named_lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork
+    )
 
 
 class MemoryBackend(Backend):
@@ -75,13 +111,13 @@ class MemoryBackend(Backend):
                 raise ConfigurationError(f"{label} must be at least 1, or None for no limit")
         self.name = name
         self._clock = clock
-        if name:
-            with _named_lock:
-                store = _named_stores.get(name)
-                if store is None:
-                    store = _named_stores[name] = _Store(max_items, max_bytes)
-        else:
-            store = _Store(max_items, max_bytes)
+        with _named_lock:  # also keeps _stores still while a fork walks it
+            store = _named_stores.get(name) if name else None
+            if store is None:
+                store = _Store(max_items, max_bytes)
+                _stores.add(store)
+                if name:
+                    _named_stores[name] = store
         self._store = store
 
     @classmethod
@@ -197,15 +233,18 @@ class MemoryBackend(Backend):
                 self._write(key, (str(value).encode(), FLAG_INT), None)
                 return value
             payload, flags = entry.item
-            if not _NUMBER.fullmatch(payload):
+            number = _as_number(payload)
+            if number is None:
                 raise NotNumeric(
                     f"cannot increment or decrement {key!r}: its value is not a number",
                     backend=self.scheme,
                 )
-            value = int(payload) + delta
+            value = number + delta
             entry.item = (str(value).encode(), flags)
             self._store.bytes += entry.size - len(payload)
             entry.cas = next(self._store.cas_counter)
+            # A counter in use is not the next to go, as with Django's LocMemCache.
+            self._store.entries.move_to_end(key)
             return value
 
     def _delete(self, key: str) -> bool:

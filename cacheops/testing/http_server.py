@@ -1,12 +1,14 @@
 """What the local JSON-over-HTTP API servers share, standard library only.
 
-:mod:`cacheops.testing.ironcache_server` and :mod:`cacheops.testing.memcachier_api_server`
+:mod:`cacheops.testing.ironcache_server` and :mod:`cacheops.testing.memcachier_api`
 each implement a cloud service's API; the plumbing around the API is the same for both and
 lives here:
 
 - :class:`LocalAPIServer`: the base of the server object a test holds: the lifecycle (bind,
   serve in a daemon thread, stop, context manager), the addresses, the fault injector
-  (:class:`Faults`) and the log of the requests received.
+  (:class:`Faults`) and the log of the requests received (bounded: the last
+  ``log_limit`` requests, each body cut to ``log_body_limit`` bytes, so that a server left
+  running, as by ``cacheops serve``, does not grow with every request).
 - :class:`APIRequestHandler`: the base of a server's request handler: keep-alive HTTP/1.1,
   the request body read with a size limit, the faults applied, JSON replies. A server's
   handler says how it records a request and what its error bodies look like; its
@@ -24,6 +26,8 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
@@ -39,7 +43,7 @@ __all__ = [
     "APIRequestHandler",
     "Faults",
     "LocalAPIServer",
-    "format_seconds",
+    "format_retry_after",
     "phrase",
 ]
 
@@ -63,16 +67,17 @@ class Faults:
     """Thread-safe fault injection; reached as ``server.faults``.
 
     Precedence for one request: ``latency`` (always added) → ``drop_before`` →
-    ``fail_next`` → the request is applied → ``drop_after_apply``.  A request hit by
-    ``drop_before`` or ``fail_next`` does not use up a ``drop_after_apply``.
+    ``fail_next`` → the request is applied → ``drop_after_apply`` → ``cut_reply``.  A
+    request hit by one fault does not use up a later one.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latency = 0.0
-        self._fail: deque[tuple[int, float | None]] = deque()
+        self._fail: deque[tuple[int, str | None]] = deque()
         self._drop_before = 0
         self._drop_after: list[tuple[frozenset[str], list[int]]] = []
+        self._cut: list[tuple[frozenset[str] | None, str, float, list[int]]] = []
 
     # -- configuration
 
@@ -89,20 +94,21 @@ class Faults:
         with self._lock:
             self._latency = float(seconds)
 
-    def fail_next(self, n: int = 1, status: int = 503, retry_after: float | None = None) -> None:
+    def fail_next(
+        self, n: int = 1, status: int = 503, retry_after: int | datetime | None = None
+    ) -> None:
         """Answer the next ``n`` requests with ``status`` and the server's error body.
 
-        Nothing is applied.  With ``retry_after`` a ``Retry-After`` header is sent: a
-        whole number of seconds as an integer, otherwise as a decimal (``"0.05"``), which
-        goes beyond RFC 9110 so that tests can stay fast.  Calls queue up in order.
+        Nothing is applied.  With ``retry_after`` a ``Retry-After`` header is sent, in one
+        of RFC 9110's two forms: whole seconds (an ``int``) or an HTTP-date (an aware
+        ``datetime``).  Calls queue up in order.
         """
         _check_count(n)
         if not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status (400-599)")
-        if retry_after is not None and retry_after < 0:
-            raise ValueError("retry_after must be >= 0")
+        header = None if retry_after is None else format_retry_after(retry_after)
         with self._lock:
-            self._fail.extend([(status, retry_after)] * n)
+            self._fail.extend([(status, header)] * n)
 
     def drop_before(self, n: int = 1) -> None:
         """Close the connection of the next ``n`` requests without applying or answering."""
@@ -122,6 +128,34 @@ class Faults:
         with self._lock:
             self._drop_after.append((wanted, [n]))
 
+    def cut_reply(
+        self,
+        n: int = 1,
+        *,
+        at: str = "body",
+        stall: float = 0.0,
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """Apply the next ``n`` requests whose method is in ``methods`` (default: any),
+        then send only part of the answer, wait ``stall`` seconds and close the connection.
+
+        ``at="body"``: every header (the ``Content-Length`` of the whole body) and the first
+        half of the body; an answer without a body is cut as with ``"headers"``.
+        ``at="headers"``: the status line and the first headers, without the blank line
+        that ends them.  With a ``stall`` longer than the client's read timeout, the reply
+        stalls rather than breaks.
+        """
+        _check_count(n)
+        if at not in ("body", "headers"):
+            raise ValueError('at must be "body" or "headers"')
+        if stall < 0:
+            raise ValueError("stall must be >= 0")
+        wanted = None if methods is None else frozenset(m.upper() for m in methods)
+        if wanted is not None and not wanted:
+            raise ValueError("methods must not be empty")
+        with self._lock:
+            self._cut.append((wanted, at, float(stall), [n]))
+
     def clear(self) -> None:
         """Remove every pending fault and set latency back to 0."""
         with self._lock:
@@ -129,6 +163,7 @@ class Faults:
             self._fail.clear()
             self._drop_before = 0
             self._drop_after.clear()
+            self._cut.clear()
 
     @property
     def pending(self) -> dict[str, int]:
@@ -138,6 +173,7 @@ class Faults:
                 "fail_next": len(self._fail),
                 "drop_before": self._drop_before,
                 "drop_after_apply": sum(left[0] for _, left in self._drop_after),
+                "cut_reply": sum(left[0] for *_, left in self._cut),
             }
 
     def __repr__(self) -> str:
@@ -145,7 +181,7 @@ class Faults:
 
     # -- consumption by the server
 
-    def _take_before(self) -> tuple[str, int, float | None] | None:
+    def _take_before(self) -> tuple[str, int, str | None] | None:
         with self._lock:
             if self._drop_before > 0:
                 self._drop_before -= 1
@@ -164,6 +200,16 @@ class Faults:
                         del self._drop_after[index]
                     return True
             return False
+
+    def _take_cut(self, method: str) -> tuple[str, float] | None:
+        with self._lock:
+            for index, (methods, at, stall, left) in enumerate(self._cut):
+                if methods is None or method in methods:
+                    left[0] -= 1
+                    if left[0] <= 0:
+                        del self._cut[index]
+                    return at, stall
+            return None
 
 
 def _check_count(n: int) -> None:
@@ -187,15 +233,27 @@ class LocalAPIServer(StartStop, Generic[RecT]):
     _name: ClassVar[str]
     _logger: ClassVar[logging.Logger]
 
+    #: How many requests the log keeps (the oldest are forgotten first).
+    log_limit: ClassVar[int] = 1000
+    #: How many bytes of each request body the log keeps.
+    log_body_limit: ClassVar[int] = 4096
+
     def __init__(
-        self, *, host: str, port: int, handler: type[APIRequestHandler[Any, RecT]]
+        self,
+        *,
+        host: str,
+        port: int,
+        handler: type[APIRequestHandler[Any, RecT]],
+        log_limit: int | None = None,
+        log_body_limit: int | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
         self._handler = handler
         self.faults = Faults()
         self._lock = threading.Lock()
-        self._log: list[RecT] = []
+        self._log: deque[RecT] = deque(maxlen=self.log_limit if log_limit is None else log_limit)
+        self._log_body_limit = self.log_body_limit if log_body_limit is None else log_body_limit
         self._state_lock = threading.Lock()  # start/stop
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -298,7 +356,8 @@ class LocalAPIServer(StartStop, Generic[RecT]):
 
     @property
     def requests(self) -> list[RecT]:
-        """A snapshot of every request received so far, oldest first."""
+        """A snapshot of the requests received so far (the last ``log_limit``), oldest
+        first; each body is kept up to ``log_body_limit`` bytes."""
         with self._lock:
             return list(self._log)
 
@@ -444,7 +503,7 @@ class APIRequestHandler(BaseHTTPRequestHandler, Generic[AppT, RecT]):
         if latency > 0:
             time.sleep(latency)
         body, too_large = self._read_body()
-        base = self._new_record(body)
+        base = self._new_record(body[: app._log_body_limit])
 
         fault = app.faults._take_before()
         if fault is not None:
@@ -453,7 +512,7 @@ class APIRequestHandler(BaseHTTPRequestHandler, Generic[AppT, RecT]):
                 app._record(self._failed(base, None, kind))
                 self.close_connection = True
                 return
-            extra = {} if retry_after is None else {"Retry-After": format_seconds(retry_after)}
+            extra = {} if retry_after is None else {"Retry-After": retry_after}
             payload = self._error_payload(status, f"{phrase(status)} (injected fault)")
             app._record(self._failed(base, status, kind))
             self._send(status, payload, extra)
@@ -470,6 +529,12 @@ class APIRequestHandler(BaseHTTPRequestHandler, Generic[AppT, RecT]):
         if app.faults._take_drop_after(method):
             app._record(replace(rec, fault="drop_after_apply"))
             self.close_connection = True
+            return
+        cut = app.faults._take_cut(method)
+        if cut is not None:
+            app._record(replace(rec, fault="cut_reply"))
+            self.close_connection = True
+            self._send(status, payload, reply_headers, cut)
             return
         # Recorded before answering, so a client that has its answer sees the record.
         app._record(rec)
@@ -534,9 +599,21 @@ class APIRequestHandler(BaseHTTPRequestHandler, Generic[AppT, RecT]):
 
     # -- answers
 
-    def _send(self, status: int, payload: Any, extra_headers: Mapping[str, str]) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: Any,
+        extra_headers: Mapping[str, str],
+        cut: tuple[str, float] | None = None,
+    ) -> None:
+        """Send the answer; with ``cut`` (``(at, stall)``, see :meth:`Faults.cut_reply`)
+        only part of it, then wait ``stall`` seconds (the caller closes the connection)."""
         data = b"" if payload is NO_BODY or status == 204 else json.dumps(payload).encode()
         self.send_response(status)
+        if cut is not None and (cut[0] == "headers" or not data or self.command == "HEAD"):
+            self.flush_headers()  # the status line, Server and Date: no blank line after
+            time.sleep(cut[1])
+            return
         if data:
             self.send_header("Content-Type", _JSON)
         self.send_header("Content-Length", str(len(data)))
@@ -546,7 +623,10 @@ class APIRequestHandler(BaseHTTPRequestHandler, Generic[AppT, RecT]):
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and data:
-            self.wfile.write(data)
+            self.wfile.write(data if cut is None else data[: len(data) // 2])
+        if cut is not None:
+            self.wfile.flush()
+            time.sleep(cut[1])
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Errors raised by http.server itself (malformed request line, unknown method...)
@@ -574,6 +654,17 @@ def phrase(status: int) -> str:
         return "Error"
 
 
-def format_seconds(seconds: float) -> str:
-    """A ``Retry-After`` value: whole seconds as an integer, else a decimal (``"0.05"``)."""
-    return str(int(seconds)) if float(seconds).is_integer() else format(seconds, "g")
+def format_retry_after(value: int | datetime) -> str:
+    """A ``Retry-After`` value (RFC 9110 §10.2.3): ``delay-seconds`` for a non-negative
+    ``int``, an HTTP-date (IMF-fixdate) for an aware ``datetime``.  Fractions of a second
+    have no form there, so a ``float`` is refused rather than rounded."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("retry_after as a datetime must be timezone-aware")
+        return format_datetime(value.astimezone(timezone.utc), usegmt=True)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"retry_after must be whole seconds (an int >= 0) or a datetime, not {value!r}: "
+            "RFC 9110 has no fractions of a second"
+        )
+    return str(value)

@@ -13,7 +13,8 @@ tests and users' applications can run without an Iron.io account::
 
 Besides the API it offers introspection (``requests``, ``items()``, ``caches()``,
 ``reset()``) and fault injection (``faults``: 5xx bursts with Retry-After, latency,
-connections dropped before or after a write is applied).
+connections dropped before or after a write is applied, replies cut off or stalled in their
+headers or body).
 
 Where the API document is silent or ambiguous, the choice made is written next to the
 code that makes it (search for "Ambiguity").
@@ -137,6 +138,8 @@ class IronCacheServer(LocalAPIServer[RecordedRequest]):
 
     Use it as a context manager, or call :meth:`start` (returns ``self``) and
     :meth:`stop`.  ``clock`` drives item expiry only, so tests can move time forward.
+    ``log_limit`` and ``log_body_limit`` bound the request log (see
+    :class:`~cacheops.testing.http_server.LocalAPIServer`).
     """
 
     _name = "IronCacheServer"
@@ -150,12 +153,20 @@ class IronCacheServer(LocalAPIServer[RecordedRequest]):
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        log_limit: int | None = None,
+        log_body_limit: int | None = None,
     ) -> None:
         if not token or any(c.isspace() for c in token):
             raise ValueError("token must be a non-empty string without whitespace")
         if not project_id or "/" in project_id:
             raise ValueError("project_id must be a non-empty string without '/'")
-        super().__init__(host=host, port=port, handler=_Handler)
+        super().__init__(
+            host=host,
+            port=port,
+            handler=_Handler,
+            log_limit=log_limit,
+            log_body_limit=log_body_limit,
+        )
         self._token = token
         self._project_id = project_id
         self._clock = clock

@@ -376,8 +376,9 @@ class MemcachedServer(StartStop):
 
     @property
     def server(self) -> str:
-        """``host:port``, as in ``MEMCACHIER_SERVERS`` or a pymemcache server string."""
-        return f"{self._host}:{self.port}"
+        """``host:port`` (``[v6]:port``), as in ``MEMCACHIER_SERVERS`` or a cacheops URL."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{host}:{self.port}"
 
     @property
     def running(self) -> bool:

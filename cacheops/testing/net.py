@@ -7,9 +7,11 @@ import time
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
+    """A TCP port on ``host`` (an IPv4 or IPv6 address, or a name) that nothing listens on
+    right now."""
+    family, kind, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind) as s:
+        s.bind(address)
         port: int = s.getsockname()[1]
         return port
 

@@ -20,7 +20,7 @@ import pytest
 
 from .ironcache_server import IronCacheServer
 from .memcached import MemcachedCluster, MemcachedNotInstalled, MemcachedServer
-from .memcachier_api_server import MemCachierAPIServer
+from .memcachier_api import MemCachierAPIServer
 
 #: The login of the authenticated server: MemCachier's username, and as password the
 #: ``"<user> <pass>"`` payload a real memcached checks (see cacheops.testing.memcached).

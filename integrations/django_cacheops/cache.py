@@ -3,7 +3,8 @@
     CACHES = {
         "default": {
             "BACKEND": "django_cacheops.CacheopsCache",
-            "LOCATION": "memcachier://USER:PASS@mc1.example.com:11211",  # or omit: environment
+            # Omitted: MEMCACHIER_* (Heroku) or CACHEOPS_URL; or "env:NAME", or a URL
+            # (a password in settings shows on Django's error pages: keep it in the environment).
             "OPTIONS": {"secret": SECRET_KEY},  # cacheops options, passed to connect()
         }
     }
@@ -47,6 +48,8 @@ from cacheops import (
     SerializationError,
     ValueTooLarge,
 )
+
+from .location import resolve
 
 log = logging.getLogger("django_cacheops")
 
@@ -102,22 +105,22 @@ def _shared_backend(location: str | None, options: Mapping[str, Any]) -> Backend
 class CacheopsCache(BaseCache):
     """Django's cache API over a cacheops backend.
 
-    ``LOCATION``: a cacheops URL (``memory://``, ``memcached://``, ``memcachier://``,
-    ``ironcache://``); empty or omitted, the environment as ``cacheops.connect()`` reads it.
+    ``LOCATION``: empty or omitted, the environment as ``cacheops.connect()`` reads it;
+    ``"env:NAME"``, the URL in the environment variable NAME; a cacheops URL; or a list of
+    memcached ``host:port`` (see :mod:`django_cacheops.location`).
     ``OPTIONS``: cacheops options (``secret``, ``key_policy``, ``timeout``, ...); the
     defaults are ``serializer="pickle"`` and ``key_policy="hash"``.
     """
 
-    def __init__(self, location: str, params: dict[str, Any]) -> None:
+    def __init__(self, location: Any, params: dict[str, Any]) -> None:
         super().__init__(params)
         options = {**DEFAULT_OPTIONS, **(params.get("OPTIONS") or {})}
-        self._location = location or None  # may hold a password: never shown
         try:
-            self.backend: Backend = _shared_backend(self._location, options)
+            # The URL may hold a password: it is never kept or shown.
+            self.backend: Backend = _shared_backend(resolve(location), options)
         except ConfigurationError as exc:
             # The message names the problem and never holds a password or token.
             raise ImproperlyConfigured(f"CacheopsCache: {exc}") from None
-        self._max_ttl = self.backend.max_ttl
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.backend.location}>"
@@ -142,9 +145,7 @@ class CacheopsCache(BaseCache):
             return None
         if timeout <= 0:
             return 0.0
-        if self._max_ttl is not None and timeout > self._max_ttl:
-            return self._max_ttl
-        return timeout  # type: ignore[no-any-return]
+        return self.backend.capped_ttl(timeout)
 
     # -- the cache API ---------------------------------------------------------------
 

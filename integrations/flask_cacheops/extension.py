@@ -95,6 +95,16 @@ class CacheopsState:
             cache.backend.close()
 
 
+def _read(backend: cacheops.Backend, key: str, default: Any = None) -> Any:
+    """The cached value, or ``default`` when there is none or it cannot be read (another
+    client's or serializer's write): one bad entry must not fail every request."""
+    try:
+        return backend.get(key, default)
+    except cacheops.SerializationError as exc:
+        log.warning("treating an unreadable cached value as a miss: %s", exc)
+        return default
+
+
 def _state_of(app: Flask) -> CacheopsState | None:
     state = app.extensions.get(EXTENSION_KEY)
     return state if isinstance(state, CacheopsState) else None
@@ -137,12 +147,12 @@ class _Memoized:
         the old version stay unreachable instead of coming back.
         """
         key = keys.version_key(head)
-        version = backend.get(key)
+        version = _read(backend, key)
         if type(version) is int:
             return version
         start = secrets.randbits(48)
         if version is None and not backend.add(key, start):
-            raced = backend.get(key)
+            raced = _read(backend, key)
             if type(raced) is int:
                 return raced
         elif version is not None:
@@ -248,7 +258,7 @@ class Cacheops:
                 backend = configured.backend
                 query = flask_request.args.items(multi=True) if query_string else None
                 key = keys.view_key(backend, key_prefix, flask_request.path, query)
-                stored = backend.get(key)
+                stored = _read(backend, key)
                 if stored is not None:
                     hit = responses.decode(stored)
                     if hit is not None:
@@ -324,7 +334,7 @@ class Cacheops:
                 backend = configured.backend
                 head = spec.head(backend)
                 key = keys.memo_key(head, spec.version(backend, head), digest)
-                found = backend.get(key, _MISSING)
+                found = _read(backend, key, _MISSING)
                 if found is not _MISSING:
                     return cast(R, found)
                 result = function(*args, **kwargs)

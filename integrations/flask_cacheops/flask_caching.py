@@ -8,7 +8,8 @@ Flask-Caching's own decorators and settings keep their meaning:
 
 - ``CACHE_DEFAULT_TIMEOUT`` is the default timeout, and timeouts follow Flask-Caching's
   rule (``None``: the default; ``0``: never expire; below 0: expire at once), translated to
-  cacheops' (``None``: never; ``<= 0``: at once);
+  cacheops' (``None``: never; ``<= 0``: at once); a timeout over what the backend can
+  store (IronCache: 30 days) is shortened to that maximum;
 - ``CACHE_KEY_PREFIX`` is the key prefix (it wins over a ``key_prefix`` option);
 - ``CACHE_OPTIONS`` are passed to :func:`cacheops.connect`, e.g.
   ``{"secret": "...", "on_error": "miss"}``; ``CACHE_ARGS`` may hold the URL instead of
@@ -94,7 +95,7 @@ class CacheopsCache(BaseCache):
         seconds = self._normalize_timeout(timeout)
         if seconds == 0:
             return None  # Flask-Caching: 0 = never expire
-        return float(seconds) if seconds > 0 else 0.0  # below 0: expired at once
+        return self.backend.capped_ttl(seconds) if seconds > 0 else 0.0  # below 0: at once
 
     # -- reads ----------------------------------------------------------------------------
 

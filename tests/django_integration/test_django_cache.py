@@ -652,3 +652,146 @@ def test_location_omitted_reads_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert cacheops.connect("memory://from-the-environment").get(":1:k") == "v"
     monkeypatch.setenv("CACHEOPS_URL", "memory://elsewhere")
     assert CacheopsCache("", {}).backend.location == "memory://elsewhere"
+
+
+# -- LOCATION: secrets out of settings, host lists ------------------------------------------
+
+SIGNING_SECRET = "signing-secret-0123456789abcdef"
+
+
+def _safe_settings(caches_setting: dict[str, Any]) -> str:
+    """What Django's debug page and admin error e-mails print of the settings."""
+    from django.test.utils import override_settings
+    from django.views.debug import SafeExceptionReporterFilter
+
+    with override_settings(CACHES=caches_setting):
+        return repr(SafeExceptionReporterFilter().get_safe_settings())
+
+
+@pytest.fixture
+def memcachier_environment(
+    memcached_auth_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    """Heroku's MemCachier config vars pointing at the real authenticated memcached."""
+    from cacheops.testing.plugin import AUTH_USER
+
+    memcached_auth_server.flush_all()
+    username, password = memcached_auth_server.memcachier_credentials(AUTH_USER)
+    for name in ("CACHEOPS_URL", "IRON_TOKEN", "IRON_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MEMCACHIER_SERVERS", memcached_auth_server.server)
+    monkeypatch.setenv("MEMCACHIER_USERNAME", username)
+    monkeypatch.setenv("MEMCACHIER_PASSWORD", password)
+    return username, password
+
+
+def test_the_documented_heroku_settings_keep_the_password_out_of_error_reports(
+    memcachier_environment: tuple[str, str], memcached_auth_server: Any
+) -> None:
+    """docs/django.md's Heroku settings: no LOCATION, the MemCachier config vars are read,
+    and what Django prints of the settings on its debug page and in admin e-mails holds
+    neither the password nor the signing secret."""
+    _, password = memcachier_environment
+    documented = {
+        "default": {
+            "BACKEND": "django_cacheops.CacheopsCache",
+            "OPTIONS": {"secret": SIGNING_SECRET},
+        }
+    }
+    cache = CacheopsCache("", documented["default"])
+    assert cache.backend.location.startswith("memcachier://")
+    cache.set("heroku", {"logged": "in"})
+    assert cache.get("heroku") == {"logged": "in"}
+    assert int(memcached_auth_server.stats()["auth_cmds"]) > 0
+    shown = _safe_settings(documented)
+    assert "django_cacheops.CacheopsCache" in shown
+    assert password not in shown and SIGNING_SECRET not in shown
+
+
+def test_location_may_name_an_environment_variable(
+    memcachier_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``"LOCATION": "env:NAME"`` reads the URL from NAME, so it is never in settings."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from cacheops.testing.plugin import AUTH_PASSWORD
+
+    monkeypatch.setenv("SESSIONS_CACHE_URL", memcachier_url)
+    setting = {"BACKEND": "django_cacheops.CacheopsCache", "LOCATION": "env:SESSIONS_CACHE_URL"}
+    cache = CacheopsCache(setting["LOCATION"], setting)
+    cache.set("k", "v")
+    assert cacheops.connect(memcachier_url).get(":1:k") == "v"
+    assert AUTH_PASSWORD not in _safe_settings({"default": setting})
+    # Why: a password written into LOCATION is printed as it is (the key is not secret-looking).
+    assert AUTH_PASSWORD in _safe_settings({"default": {**setting, "LOCATION": memcachier_url}})
+
+    monkeypatch.delenv("SESSIONS_CACHE_URL")
+    with pytest.raises(ImproperlyConfigured, match="SESSIONS_CACHE_URL, which is not set"):
+        CacheopsCache("env:SESSIONS_CACHE_URL", {})
+    monkeypatch.setenv("SESSIONS_CACHE_URL", "redis://user:hunter2@h")
+    with pytest.raises(ImproperlyConfigured, match="SESSIONS_CACHE_URL: unknown scheme") as bad:
+        CacheopsCache("env:SESSIONS_CACHE_URL", {})
+    assert "hunter2" not in str(bad.value)
+
+
+@pytest.mark.parametrize("shape", [list, tuple])
+def test_a_list_location_is_a_memcached_cluster(memcached_cluster: Any, shape: type) -> None:
+    """Django's usual multi-server LOCATION, ``["host1:11211", "host2:11211"]``."""
+    for server in memcached_cluster.servers:
+        server.flush_all()
+    hosts = shape(server.server for server in memcached_cluster.servers)
+    cache = CacheopsCache(hosts, {})
+    assert cache.backend.location == "memcached://" + ",".join(hosts)
+    cache.set_many({f"k{i}": i for i in range(30)})
+    assert cache.get_many([f"k{i}" for i in range(30)]) == {f"k{i}": i for i in range(30)}
+    items = [int(server.stats()["curr_items"]) for server in memcached_cluster.servers]
+    assert sum(items) == 30 and all(items)  # spread over every server
+
+
+@pytest.mark.parametrize(
+    "location, message",
+    [
+        (["memcached://a:11211", "memcached://b:11211"], "memcached://host1:11211,host2:11211"),
+        (["user:hunter2@a:11211"], "memcached://host1:11211,host2:11211"),
+        (["a:11211", 11211], "memcached://host1:11211,host2:11211"),
+        ([], "memcached://host1:11211,host2:11211"),
+        (["a:0"], "port"),
+        ("127.0.0.1:11211;127.0.0.2:11211", "memcached://host1:11211,host2:11211"),
+        ({"host": "a"}, "memcached://host1:11211,host2:11211"),
+    ],
+)
+def test_a_bad_location_shape_is_improperly_configured(location: Any, message: str) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match=message) as raised:
+        CacheopsCache(location, {})
+    assert "hunter2" not in str(raised.value)
+
+
+def test_an_unreadable_value_is_a_miss(memcached_server: Any, memcached_url: str) -> None:
+    """Bytes another client left on a real memcached (a non-number under the int flag, bad
+    UTF-8, broken JSON) read as misses, so one bad write is recomputed, not a 500."""
+    from django.core.cache import caches
+    from django.test.utils import override_settings
+    from djcacheops_support import cache_settings
+    from pymemcache.client.base import Client
+
+    from cacheops.serializers import FLAG_INT, FLAG_JSON, FLAG_STR
+
+    other = Client(memcached_server.address)
+    for name, flags, payload in [
+        ("i", FLAG_INT, b"abc"),
+        ("s", FLAG_STR, b"\xff"),
+        ("j", FLAG_JSON, b"{"),
+    ]:
+        other.set(f":1:{name}", payload, flags=flags, noreply=False)
+    other.close()
+    with override_settings(CACHES=cache_settings(memcached_url)):
+        cache = caches["default"]
+        cache.set("ok", "fine")
+        assert cache.get("i", "miss") == "miss"
+        assert cache.get_many(["i", "s", "j", "ok"]) == {"ok": "fine"}
+        assert cache.has_key("j") is False
+        assert cache.get_or_set("s", "recomputed") == "recomputed"
+        cache.set("s", "rewritten")  # what the view's next write does
+        assert cache.get("s") == "rewritten"

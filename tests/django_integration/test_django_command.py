@@ -17,8 +17,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test.utils import override_settings
 
-from cacheops.cli import EXIT_CODES
-from cacheops.errors import BackendUnavailable, ConfigurationError, NotSupported, PermissionDenied
+from cacheops.errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    ConfigurationError,
+    NotSupported,
+)
+from cacheops.report import EXIT_CODES
 from cacheops.testing.memcached import MemcachedServer
 from cacheops.testing.net import free_port
 from cacheops.testing.plugin import AUTH_PASSWORD
@@ -37,7 +42,7 @@ def test_flush_empties_the_cache(django_caches: Any) -> None:
     cache.set_many({"a": 1, "b": 2})
     django_caches["v2"].set("c", 3)
     out = run("flush")
-    assert out.strip() == f"flushed {cache.backend.location}"
+    assert out.strip() == f"flushed default ({cache.backend.location})"
     assert cache.get_many(["a", "b"]) == {}
     assert django_caches["v2"].get("c") is None
 
@@ -46,7 +51,11 @@ def test_flush_json_and_another_alias(django_caches: Any) -> None:
     prefixed = django_caches["prefix"]
     prefixed.set("a", 1)
     out = run("flush", "--cache", "prefix", "--json")
-    assert json.loads(out) == {"flushed": prefixed.backend.location}
+    assert json.loads(out) == {
+        "cache": "prefix",
+        "location": prefixed.backend.location,
+        "flushed": True,
+    }
     assert prefixed.get("a") is None
 
 
@@ -55,10 +64,14 @@ def test_stats_table_and_json(django_caches: Any) -> None:
     cache.set("a", 1)
     text = run("stats")
     rows = dict(line.split(None, 1) for line in text.strip().splitlines())
-    assert set(rows) == {"backend", "hits", "misses", "hit_rate", "items", "bytes", "limit"} | {
+    assert set(rows) == {"cache", "location", "backend", "hits", "misses", "hit_rate"} | {
+        "items",
+        "bytes",
+        "limit",
         "evictions",
         "servers",
     }
+    assert rows["cache"] == "default"
     assert rows["backend"] == cache.backend.admin.stats().backend
     data = json.loads(run("stats", json=True))
     assert data["backend"] == rows["backend"]
@@ -93,6 +106,30 @@ def test_credentials_lists_memcachier_credentials_without_passwords(
     assert [r["username"] for r in rows if r["primary"]] == [username]
     assert password not in output.stdout + output.stderr
     assert set(rows[0]) == {"username", "primary", "write", "flush", "api"}
+
+
+def test_a_cache_nothing_configures_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LOCATION left out and nothing in the environment: the backend is this process's own
+    empty memory://, which flush would "flush" with success."""
+    for name in list(os.environ):
+        if name.startswith(("CACHEOPS_", "MEMCACHIER_", "IRON_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IRON_TOKEN", "half-of-ironcache")
+    unconfigured = {"default": {"BACKEND": "django_cacheops.CacheopsCache"}}
+    with override_settings(CACHES=unconfigured):
+        for action in ("flush", "stats"):
+            with pytest.raises(CommandError) as raised:
+                run(action)
+            assert raised.value.returncode == EXIT_CODES[ConfigurationError]
+            assert "IRON_PROJECT_ID is not" in str(raised.value)
+            assert "half-of-ironcache" not in str(raised.value)
+    explicit = {"default": {"BACKEND": "django_cacheops.CacheopsCache", "LOCATION": "memory://"}}
+    with override_settings(CACHES=explicit):
+        assert run("flush", "--json")
 
 
 def test_credentials_on_a_cache_that_is_not_memcachier(memcached_url: str) -> None:
@@ -134,7 +171,7 @@ def test_manage_py_stats_and_flush_on_memcachier(
     assert data["items"] >= 1
     flushed = manage("flush", url=memcachier_url)
     assert flushed.returncode == 0, flushed.stderr
-    assert flushed.stdout.startswith("flushed memcachier://")
+    assert flushed.stdout.startswith("flushed default (memcachier://")
     assert backend.get("example:1:page") is None
     for output in (stats.stdout, stats.stderr, flushed.stdout, flushed.stderr):
         assert AUTH_PASSWORD not in output
@@ -148,8 +185,9 @@ def test_manage_py_errors_are_one_line_with_an_exit_code_per_class(
     assert wrong != memcachier_url
     dead = f"memcached://127.0.0.1:{free_port()}"
     cases = [
-        # MemCachier's v1 /login answers 403 to a wrong password as to a missing capability
-        (wrong, EXIT_CODES[PermissionDenied], "PermissionDenied"),
+        # MemCachier's v1 /login answers 403 to a wrong password as to a missing capability;
+        # flush then tries the memcache protocol, whose login says which it is
+        (wrong, EXIT_CODES[AuthenticationError], "AuthenticationError"),
         (dead, EXIT_CODES[BackendUnavailable], "BackendUnavailable"),
         ("memcachier://no-host-here", EXIT_CODES[ConfigurationError], "ConfigurationError"),
     ]

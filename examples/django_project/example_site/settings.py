@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+# Debug locally; on Heroku (which sets DYNO) only when DJANGO_DEBUG=1 says so.
+DEBUG = os.environ.get("DJANGO_DEBUG", "0" if "DYNO" in os.environ else "1") == "1"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-a-secret-change-me")
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", ".herokuapp.com", "testserver"]
 
@@ -26,7 +27,8 @@ USE_TZ = True
 CACHES = {
     "default": {
         "BACKEND": "django_cacheops.CacheopsCache",
-        # "LOCATION": "memcachier://USER:PASS@mc1.example.com:11211",  # or from the environment
+        # No LOCATION: the environment (above), so no password sits in settings, which
+        # Django's debug page and admin error e-mails print. "env:NAME" reads another variable.
         "TIMEOUT": 300,
         "KEY_PREFIX": "example",
         "OPTIONS": {

@@ -1,34 +1,31 @@
 """``manage.py cacheops flush|stats|credentials``: the cacheops admin for a Django cache.
 
 The cache is a ``CACHES`` alias (``--cache``, default ``default``) whose backend is
-``django_cacheops.CacheopsCache``. Errors are one line on stderr, without a traceback or a
-secret, and exit with the same code per failure class as the ``cacheops`` command.
+``django_cacheops.CacheopsCache``. Output is :mod:`cacheops.report`'s, as for ``cacheops``
+and ``flask cacheops``. Errors are one line on stderr, without a traceback or a secret,
+and exit with the same code per failure class as the ``cacheops`` command.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import InvalidCacheBackendError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cacheops import CacheError, ConfigurationError
-from cacheops.cli import (
-    analytics_api,
-    credentials_table,
-    exit_code,
-    stats_table,
-)
+from cacheops import CacheError, ConfigurationError, report
+from cacheops.admin import analytics_api
+from cacheops.config import require_environment
 
 from ...cache import CacheopsCache
 
 
 def _fail(exc: CacheError) -> CommandError:
-    return CommandError(f"{type(exc).__name__}: {exc}", returncode=exit_code(exc))
+    return CommandError(report.error_line(exc), returncode=report.exit_code(exc))
 
 
 class Command(BaseCommand):
@@ -53,14 +50,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actions: dict[str, Callable[[CacheopsCache, bool], None]] = {
+        actions: dict[str, Callable[[str, CacheopsCache, bool], None]] = {
             "flush": self.flush,
             "stats": self.stats,
             "credentials": self.credentials,
         }
-        cache = self._cache(options["cache"])
+        alias = options["cache"]
         try:
-            actions[options["action"]](cache, options["as_json"])
+            cache = self._cache(alias)
+            with report.warnings_to(lambda line: self.stderr.write(f"warning: {line}")):
+                actions[options["action"]](alias, cache, options["as_json"])
         except CacheError as exc:
             raise _fail(exc) from None
 
@@ -68,32 +67,35 @@ class Command(BaseCommand):
         try:
             cache = caches[alias]
         except InvalidCacheBackendError:
-            raise _fail(ConfigurationError(f"no cache {alias!r} in settings.CACHES")) from None
+            raise ConfigurationError(f"no cache {alias!r} in settings.CACHES") from None
         except ImproperlyConfigured as exc:
-            raise _fail(ConfigurationError(str(exc))) from None
+            raise ConfigurationError(str(exc)) from None
         if not isinstance(cache, CacheopsCache):
-            raise _fail(
-                ConfigurationError(
-                    f"cache {alias!r} is a {type(cache).__module__}.{type(cache).__name__}; "
-                    "manage.py cacheops works on django_cacheops.CacheopsCache caches"
-                )
+            raise ConfigurationError(
+                f"cache {alias!r} is a {type(cache).__module__}.{type(cache).__name__}; "
+                "manage.py cacheops works on django_cacheops.CacheopsCache caches"
             )
+        if not settings.CACHES[alias].get("LOCATION"):
+            # The environment decides; with nothing there the cache is this process's own
+            # empty memory://, which no ops command should pretend to flush.
+            require_environment()
         return cache
 
     def _emit(self, as_json: bool, data: Any, text: str) -> None:
-        self.stdout.write(json.dumps(data, sort_keys=True, default=str) if as_json else text)
+        self.stdout.write(report.to_json(data) if as_json else text)
 
-    def flush(self, cache: CacheopsCache, as_json: bool) -> None:
-        location = cache.backend.location
+    def flush(self, alias: str, cache: CacheopsCache, as_json: bool) -> None:
         cache.backend.admin.flush()
-        self._emit(as_json, {"flushed": location}, f"flushed {location}")
+        record = report.flush_record(alias, cache.backend.location)
+        self._emit(as_json, record, report.flush_text(record))
 
-    def stats(self, cache: CacheopsCache, as_json: bool) -> None:
-        data = cache.backend.admin.stats().as_dict()
-        self._emit(as_json, data, stats_table(data))
+    def stats(self, alias: str, cache: CacheopsCache, as_json: bool) -> None:
+        backend = cache.backend
+        record = report.stats_record(alias, backend.location, backend.admin.stats())
+        self._emit(as_json, record, report.stats_text(record))
 
-    def credentials(self, cache: CacheopsCache, as_json: bool) -> None:
+    def credentials(self, alias: str, cache: CacheopsCache, as_json: bool) -> None:
         """List the cache's MemCachier credentials (never a password)."""
         with analytics_api(cache.backend) as api:
             rows = [c.public() for c in api.credentials()]
-        self._emit(as_json, rows, credentials_table(rows))
+        self._emit(as_json, rows, report.credentials_text(rows))

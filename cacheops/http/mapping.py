@@ -1,0 +1,232 @@
+"""What a failed request becomes: the one table of transport failures (the reading of the
+reply's body included) and the mapping of error statuses, to :mod:`cacheops.errors`.
+
+Every transport failure is described by one row of :data:`FAILURES`: which error, in what
+words, whether the request may have reached the server, and whether another attempt may
+help; the last two are what :mod:`cacheops.http.policy` decides on. The errors built here
+keep no reference to the exception they describe: it holds the prepared request, whose
+headers carry the credential.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import urllib3.exceptions
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+from ..errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    CacheError,
+    ConfigurationError,
+    PermissionDenied,
+    UnknownOutcome,
+    ValueTooLarge,
+)
+from .options import HTTPOptions
+from .policy import RETRY_STATUSES, Outcome
+from .reply import MESSAGE_LIMIT, Reply
+
+__all__ = [
+    "FAILURES",
+    "Failure",
+    "Unframed",
+    "status_error",
+    "transport_error",
+]
+
+
+class Unframed(ProtocolError):
+    """A reply whose headers give no length: its end is wherever the connection closed,
+    so a reply cut inside its header block (or its body) would read as complete."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How one kind of transport failure is reported."""
+
+    error: type[CacheError]
+    what: str  # with {server}, {timeout} and {connect_timeout} filled in
+    sent: bool  # the request may have reached the server, so it may have been applied
+    transient: bool  # another attempt may succeed
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(retryable=self.transient, applied=self.sent)
+
+
+# Every transport failure, body included, by the exceptions it is made of (the requests
+# exception and every urllib3 / socket error inside it); the first match wins.
+FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
+    (
+        requests.exceptions.InvalidURL,
+        Failure(ConfigurationError, "the URL is not valid", False, False),
+    ),
+    (
+        requests.exceptions.InvalidHeader,
+        Failure(ConfigurationError, "a header is not valid", False, False),
+    ),
+    (
+        requests.exceptions.ProxyError,
+        Failure(BackendUnavailable, "cannot reach {server} through the proxy", False, True),
+    ),
+    (NewConnectionError, Failure(BackendUnavailable, "cannot connect to {server}", False, True)),
+    (
+        ConnectTimeoutError,
+        Failure(
+            BackendUnavailable,
+            "no connection to {server} within {connect_timeout:g} s",
+            False,
+            True,
+        ),
+    ),
+    (
+        ReadTimeoutError,
+        Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
+    ),
+    (
+        http.client.IncompleteRead,
+        Failure(BackendUnavailable, "the reply from {server} was cut off", True, True),
+    ),
+    (
+        Unframed,
+        Failure(
+            BackendUnavailable,
+            "the reply from {server} gave no length (its headers may have been cut off)",
+            True,
+            True,
+        ),
+    ),
+    (
+        http.client.RemoteDisconnected,
+        Failure(BackendUnavailable, "{server} closed the connection without a reply", True, True),
+    ),
+    (
+        DecodeError,
+        Failure(BackendUnavailable, "the reply from {server} could not be decoded", True, True),
+    ),
+    (SSLError, Failure(BackendUnavailable, "TLS with {server} failed", True, False)),
+)
+OTHER_FAILURE = Failure(BackendUnavailable, "the connection to {server} failed", True, True)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """A requests exception and the urllib3/socket errors inside it, outermost first."""
+    chain = [exc]
+    for _ in range(8):
+        seen = chain[-1]
+        if isinstance(seen, MaxRetryError) and seen.reason is not None:
+            chain.append(seen.reason)
+        elif isinstance(seen, urllib3.exceptions.ProxyError):
+            chain.append(seen.original_error)
+        elif isinstance(seen, requests.RequestException | ProtocolError) and any(
+            isinstance(arg, BaseException) for arg in seen.args
+        ):
+            chain.append(next(a for a in reversed(seen.args) if isinstance(a, BaseException)))
+        else:
+            break
+    return chain
+
+
+def _failure(chain: list[BaseException]) -> Failure:
+    for kind, failure in FAILURES:
+        if any(isinstance(seen, kind) for seen in chain):
+            return failure
+    return OTHER_FAILURE
+
+
+def _describe(cause: BaseException) -> str:
+    """The reason in an urllib3 error, without the pool or connection object it names."""
+    text = str(cause)
+    errno = re.search(r"\[Errno -?\d+\] [^'\")]*", text)
+    if errno is not None:
+        return errno[0].strip()
+    reason = text.rsplit(": ", 1)[-1].strip(" '\"")
+    while reason.endswith(")") and reason.count(")") > reason.count("("):
+        reason = reason[:-1].rstrip(" '\"")  # the closing parts of the wrapping reprs
+    return (reason or type(cause).__name__)[:MESSAGE_LIMIT]
+
+
+def transport_error(
+    exc: BaseException,
+    method: str,
+    path: str,
+    *,
+    idempotent: bool,
+    backend: str,
+    server: str,
+    options: HTTPOptions,
+) -> tuple[CacheError, Failure]:
+    """The error for a transport failure, by :data:`FAILURES`, and the row it matched.
+    The error keeps no reference to ``exc``."""
+    chain = _chain(exc)
+    failure = _failure(chain)
+    what = failure.what.format(
+        server=server, timeout=options.timeout, connect_timeout=options.connect_timeout
+    )
+    message = f"{method} {path or '/'}: {what} ({_describe(chain[-1])})"
+    if failure.sent and not idempotent and failure.error is BackendUnavailable:
+        error: CacheError = UnknownOutcome(
+            f"{message}; it was sent and may have been applied, so it was not resent",
+            backend=backend,
+            server=server,
+        )
+    else:
+        error = failure.error(message, backend=backend, server=server)
+    return error, failure
+
+
+def status_error(
+    reply: Reply,
+    method: str,
+    path: str,
+    *,
+    idempotent: bool,
+    backend: str,
+    server: str,
+    options: HTTPOptions,
+) -> CacheError:
+    """The standard error for a non-2xx reply."""
+    status = reply.status
+    message = reply.message
+    where = f"{method} {path or '/'}"
+    context: dict[str, Any] = {
+        "backend": backend,
+        "server": server,
+        "status": status,
+        "server_message": message,
+    }
+    if status == 401:
+        return AuthenticationError(f"{where}: the server refused the credentials", **context)
+    if status == 403:
+        return PermissionDenied(f"{where}: the credentials are not allowed to do this", **context)
+    if status == 413 or (status == 400 and "too large" in (message or "").lower()):
+        return ValueTooLarge(f"{where}: the server refused the size of the request", **context)
+    if status in RETRY_STATUSES:
+        return BackendUnavailable(
+            f"{where}: the service stayed unavailable (retried up to {options.retries} times "
+            f"within {options.retry_deadline:g} s)",
+            **context,
+        )
+    if status >= 500:
+        if not idempotent:
+            # A 500 or a gateway's 502/504 says nothing about whether it was applied.
+            return UnknownOutcome(
+                f"{where}: server error; the request may have been applied, so it was not resent",
+                **context,
+            )
+        return BackendUnavailable(f"{where}: server error", **context)
+    return CacheError(f"{where}: unexpected status", **context)
