@@ -441,3 +441,22 @@ def coerce_options(target: Callable[..., Any] | type, options: Mapping[str, Any]
             raise ConfigurationError(f"unknown option {name!r}; this backend takes: {allowed}")
         result[name] = _coerce(name, value, hints[name]) if isinstance(value, str) else value
     return result
+
+
+__all__ = [
+    "DEFAULT_IRON_CACHE_NAME",
+    "IRON_API_VERSION",
+    "IRON_HOST",
+    "MEMCACHE_PORT",
+    "MEMCACHIER_API_URL",
+    "SCHEMES",
+    "CacheConfig",
+    "Server",
+    "coerce_options",
+    "from_environment",
+    "ironcache_config",
+    "memcachier_api_url",
+    "parse_servers",
+    "parse_url",
+    "require_environment",
+]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InvalidKey
 
 if TYPE_CHECKING:
-    from .backend import Backend
+    from .rules import CacheRules as Backend  # the sync and the async Backend alike
 
 
 def digest(text: str, size: int = 32) -> str:
@@ -147,12 +147,20 @@ def call_digest(
     )
 
 
-def memo_signature(function: Callable[..., Any], ignore: Iterable[str]) -> inspect.Signature:
+def memo_signature(
+    function: Callable[..., Any], ignore: Iterable[str], *, coroutines: bool = False
+) -> inspect.Signature:
     """The signature a memoized ``function``'s keys are bound with. TypeError for what
-    cannot be memoized: a coroutine or generator (its result is not a value), or an
-    ``ignore`` that names an argument ``function`` does not take."""
-    if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
-        raise TypeError("memoize caches results of plain functions, not coroutines")
+    cannot be memoized: a coroutine (unless ``coroutines``: the async memoize awaits it) or
+    generator (its result is not a value), or an ``ignore`` that names an argument
+    ``function`` does not take."""
+    if inspect.isasyncgenfunction(function) or (
+        inspect.iscoroutinefunction(function) and not coroutines
+    ):
+        raise TypeError(
+            "memoize caches results of plain functions, not coroutines: "
+            "use the async backend's memoize (cacheops.connect_async) for those"
+        )
     if inspect.isgeneratorfunction(function):
         raise TypeError("memoize cannot cache a generator; return a list instead")
     signature = inspect.signature(function)

@@ -172,3 +172,24 @@ def warnings_to(write: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+
+
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_CODES_TEXT",
+    "EXIT_GENERIC",
+    "EXIT_USAGE",
+    "blocks",
+    "credentials_text",
+    "error_line",
+    "exit_code",
+    "flush_record",
+    "flush_text",
+    "info_text",
+    "json_lines",
+    "stats_record",
+    "stats_text",
+    "to_json",
+    "value_text",
+    "warnings_to",
+]

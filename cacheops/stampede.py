@@ -35,7 +35,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from . import keys
 from .errors import (
@@ -48,7 +48,8 @@ from .errors import (
 from .serializers import FLAG_ENVELOPE
 
 if TYPE_CHECKING:
-    from .backend import TTL, Backend, Item
+    from .backend import Backend
+    from .rules import TTL, CacheRules, Item, Plan
 
 log = logging.getLogger("cacheops")
 
@@ -273,6 +274,17 @@ def get_or_compute(
     options: Options,
 ) -> T:
     """See :meth:`Backend.get_or_compute`."""
+    return backend._run(plan(backend, key, compute, ttl, options))  # type: ignore[no-any-return]
+
+
+def plan(
+    backend: CacheRules,
+    key: str,
+    compute: Callable[[], Any],
+    ttl: TTL,
+    options: Options,
+) -> Plan[Any]:
+    """The plan of ``get_or_compute``, for the sync or the async driver."""
     if not callable(compute):
         raise TypeError(f"compute must be a callable taking no arguments, not {compute!r}")
     final = backend.make_key(key)
@@ -285,14 +297,16 @@ def get_or_compute(
 
 
 class _Call(Generic[T]):
-    """One get_or_compute call: its state is the lease it may hold."""
+    """One get_or_compute call: its state is the lease it may hold. Its methods are plans
+    (see :mod:`cacheops.rules`): they yield the backend hooks they need, and ``_sleep`` and
+    ``_compute``, which the sync and async drivers each do their own way."""
 
     def __init__(
         self,
-        backend: Backend,
+        backend: CacheRules,
         key: str,
         final: str,
-        compute: Callable[[], T | Uncached[T]],
+        compute: Callable[[], Any],
         fresh_for: float | None,
         lives: float | None,
         options: Options,
@@ -307,25 +321,25 @@ class _Call(Generic[T]):
         self.stats = backend.stampede
         self.token: str | None = None
 
-    def run(self) -> T:
+    def run(self) -> Plan[T]:
         try:
-            found = self.read()
+            found = yield from self.read()
         except BackendUnavailable as exc:
-            return self.unavailable(exc, None)
+            return (yield from self.unavailable(exc, None))
         if found is not None:
             now = time.time()
             if now < found.expiry:
                 if self.early(found, now):
-                    return self.refresh(found, fresh=True)
+                    return (yield from self.refresh(found, fresh=True))
                 return found.value
             if now < found.expiry + self.options.grace:
-                return self.refresh(found, fresh=False)
-        return self.fill()
+                return (yield from self.refresh(found, fresh=False))
+        return (yield from self.fill())
 
     # -- reading -------------------------------------------------------------------------
 
-    def read(self) -> _Found[T] | None:
-        item = self.backend._get(self.final)
+    def read(self) -> Plan[_Found[T] | None]:
+        item = yield "get_item", (self.final,)
         if item is None:
             return None
         try:
@@ -366,30 +380,30 @@ class _Call(Generic[T]):
 
     # -- the three paths -----------------------------------------------------------------
 
-    def refresh(self, found: _Found[T], *, fresh: bool) -> T:
+    def refresh(self, found: _Found[T], *, fresh: bool) -> Plan[T]:
         """A value to serve exists: recompute it if the lease is free, else serve it."""
         try:
-            leased = self.take_lease()
+            leased = yield from self.take_lease()
         except BackendUnavailable as exc:
-            return found.value if fresh else self.unavailable(exc, found)
+            return found.value if fresh else (yield from self.unavailable(exc, found))
         if not leased:
             if not fresh:
                 self.stats.count("stale_served")
             return found.value
-        return self.recompute(found, fresh=fresh)
+        return (yield from self.recompute(found, fresh=fresh))
 
-    def fill(self) -> T:
+    def fill(self) -> Plan[T]:
         """Nothing to serve: compute under the lease, or wait for its holder's result."""
         deadline = time.monotonic() + self.options.patience
         delay = _POLL_FIRST
         waited = False
         while True:
             try:
-                if self.take_lease():
-                    return self.recompute(None, fresh=False)
-                found = self.read()
+                if (yield from self.take_lease()):
+                    return (yield from self.recompute(None, fresh=False))
+                found = yield from self.read()
             except BackendUnavailable as exc:
-                return self.unavailable(exc, None)
+                return (yield from self.unavailable(exc, None))
             if found is not None and time.time() < found.expiry:
                 return found.value
             if not waited:
@@ -398,16 +412,16 @@ class _Call(Generic[T]):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            time.sleep(min(delay, left))
+            yield "_sleep", (min(delay, left),)
             delay = min(delay * 2, _POLL_MAX)
         log.warning(
             "waited %.1f s for another caller to compute %r; computing it here",
             self.options.patience,
             self.key,
         )
-        return self.recompute(None, fresh=False)
+        return (yield from self.recompute(None, fresh=False))
 
-    def unavailable(self, exc: BackendUnavailable, found: _Found[T] | None) -> T:
+    def unavailable(self, exc: BackendUnavailable, found: _Found[T] | None) -> Plan[T]:
         """The cache cannot be reached: the last value under fail_safe, else the backend's
         on_error policy (raise, or compute without caching)."""
         if self.options.fail_safe:
@@ -417,44 +431,52 @@ class _Call(Generic[T]):
                 log.warning("cache unavailable, serving the last value of %r: %s", self.key, exc)
                 return last.value
         self.backend._outage(exc, None)
-        return self.computed()
+        return (yield from self.computed())
 
     # -- computing -----------------------------------------------------------------------
 
-    def computed(self) -> T:
+    def computed(self) -> Plan[T]:
         """``compute()`` with nothing stored (the cache is not used)."""
         self.stats.count("computations")
-        result = self.compute()
-        return result.value if isinstance(result, Uncached) else result
+        result = yield "_compute", (self.compute,)
+        return result.value if isinstance(result, Uncached) else result  # type: ignore[no-any-return]
 
-    def recompute(self, seen: _Found[T] | None, *, fresh: bool) -> T:
+    def recompute(self, seen: _Found[T] | None, *, fresh: bool) -> Plan[T]:
         """Compute and store, then release the lease if held. ``seen`` is the value read
         before (None: none), served if ``compute`` fails and it is still fresh or, under
         fail_safe, within grace."""
         try:
-            if self.token is not None:
-                newer = self.newer_than(seen)
-                if newer is not None:  # stored by a caller whose lease we followed
-                    return newer.value
-            if fresh:
-                self.stats.count("early_recomputes")
-            self.stats.count("computations")
-            started = time.monotonic()
-            try:
-                result = self.compute()
-            except Exception as exc:
-                self.stats.count("compute_errors")
-                return self.compute_failed(exc, seen, fresh=fresh)
-            if isinstance(result, Uncached):
-                return result.value
-            self.store(result, time.monotonic() - started)
-            return result
-        finally:
-            self.release()
+            value = yield from self.compute_and_store(seen, fresh=fresh)
+        except GeneratorExit:
+            raise  # abandoned mid-call: the lease expires by its own ttl
+        except BaseException:
+            yield from self.release()
+            raise
+        yield from self.release()
+        return value
 
-    def newer_than(self, seen: _Found[T] | None) -> _Found[T] | None:
+    def compute_and_store(self, seen: _Found[T] | None, *, fresh: bool) -> Plan[T]:
+        if self.token is not None:
+            newer = yield from self.newer_than(seen)
+            if newer is not None:  # stored by a caller whose lease we followed
+                return newer.value
+        if fresh:
+            self.stats.count("early_recomputes")
+        self.stats.count("computations")
+        started = time.monotonic()
         try:
-            current = self.read()
+            result = yield "_compute", (self.compute,)
+        except Exception as exc:
+            self.stats.count("compute_errors")
+            return self.compute_failed(exc, seen, fresh=fresh)
+        if isinstance(result, Uncached):
+            return result.value  # type: ignore[no-any-return]
+        yield from self.store(result, time.monotonic() - started)
+        return result  # type: ignore[no-any-return]
+
+    def newer_than(self, seen: _Found[T] | None) -> Plan[_Found[T] | None]:
+        try:
+            current = yield from self.read()
         except BackendUnavailable:
             return None
         if current is None or time.time() >= current.expiry:
@@ -480,7 +502,7 @@ class _Call(Generic[T]):
                 return last.value
         raise exc
 
-    def store(self, value: T, delta: float) -> None:
+    def store(self, value: T, delta: float) -> Plan[None]:
         backend = self.backend
         expiry = math.inf if self.fresh_for is None else time.time() + self.fresh_for
         inner = backend._encode(value)
@@ -492,7 +514,7 @@ class _Call(Generic[T]):
         if self.options.fail_safe:
             self.stats.remember(self.final, Envelope(inner, expiry, delta))
         try:
-            backend._set(self.final, item, self.lives)
+            yield "set_item", (self.final, item, self.lives)
         except BackendUnavailable as exc:
             if not self.options.fail_safe:
                 backend._outage(exc, None)
@@ -504,28 +526,57 @@ class _Call(Generic[T]):
     def lease(self) -> str:
         return self.backend.make_key(_lease_name(self.final))
 
-    def take_lease(self) -> bool:
+    def take_lease(self) -> Plan[bool]:
         token = secrets.token_hex(8)
-        if self.backend._add(self.lease, self.backend._encode(token), self.options.lock_ttl):
+        item = self.backend._encode(token)
+        if (yield "add_item", (self.lease, item, self.options.lock_ttl)):
             self.token = token
             return True
         return False
 
-    def release(self) -> None:
+    def release(self) -> Plan[None]:
         """Remove the lease if it is still ours: a cas that expires it at once, so a lease
         that timed out and was taken by another caller is never removed."""
         token, self.token = self.token, None
         if token is None:
             return
         try:
-            found = self.backend._gets(self.lease)
+            found = yield "gets_item", (self.lease,)
             if found is not None and self.backend._decode(self.lease, found[0]) == token:
-                self.backend._cas(self.lease, found[0], found[1], 0.0)
+                yield "cas_item", (self.lease, found[0], found[1], 0.0)
         except BackendUnavailable as exc:
             log.debug("lease of %r left to expire: %s", self.key, exc)
 
 
 # -- memoize -------------------------------------------------------------------------------
+
+
+def memo_keys(
+    backend: CacheRules,
+    function: Callable[..., Any],
+    *,
+    key: Callable[..., str] | None = None,
+    name: str | None = None,
+    ignore: Collection[str] = (),
+    coroutines: bool = False,
+) -> Callable[[tuple[Any, ...], dict[str, Any]], str | None]:
+    """What makes a memoized call's key from its arguments: None when they do not bind
+    to ``function``'s signature (calling it then raises Python's own TypeError)."""
+    signature = keys.memo_signature(function, ignore, coroutines=coroutines)
+    label = name or f"{function.__module__}.{function.__qualname__}"
+    head = keys.name_head(backend, "memo", label, _MEMO_TAIL)
+    left_out = frozenset(ignore)
+
+    def make(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        if key is not None:
+            return key(*args, **kwargs)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError:
+            return None
+        return f"{head}:{keys.call_digest(signature, args, kwargs, left_out)}"
+
+    return make
 
 
 def memoize(
@@ -540,23 +591,34 @@ def memoize(
     """See :meth:`Backend.memoize`."""
 
     def decorator(function: Callable[P, R]) -> Callable[P, R]:
-        signature = keys.memo_signature(function, ignore)
-        label = name or f"{function.__module__}.{function.__qualname__}"
-        head = keys.name_head(backend, "memo", label, _MEMO_TAIL)
-        left_out = frozenset(ignore)
+        make = memo_keys(backend, function, key=key, name=name, ignore=ignore)
 
         @functools.wraps(function)
         def memoized(*args: P.args, **kwargs: P.kwargs) -> R:
-            if key is not None:
-                made = key(*args, **kwargs)
-            else:
-                try:
-                    signature.bind(*args, **kwargs)
-                except TypeError:
-                    return function(*args, **kwargs)  # raises Python's own TypeError
-                made = f"{head}:{keys.call_digest(signature, args, kwargs, left_out)}"
-            return get_or_compute(backend, made, lambda: function(*args, **kwargs), ttl, options)
+            made = make(args, kwargs)
+            if made is None:
+                return function(*args, **kwargs)  # raises Python's own TypeError
+            compute = functools.partial(function, *args, **kwargs)
+            return get_or_compute(backend, made, compute, ttl, options)
 
         return memoized
 
     return decorator
+
+
+__all__ = [
+    "FAIL_SAFE_ENTRIES",
+    "LEASE_MARK",
+    "Envelope",
+    "Options",
+    "Stampede",
+    "Uncached",
+    "get_or_compute",
+    "lease_key",
+    "memo_keys",
+    "memoize",
+    "open_envelope",
+    "plan",
+    "seal",
+    "unwrap",
+]

@@ -14,9 +14,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 RUNS = {
+    "aio_ironcache_bench": ["--rounds", "1", "--ops", "1", "--rtt-ms", "0.2"],
+    "aio_bench": ["--rounds", "1", "--concurrency", "20", "--connections", "2"],
     "memcache_bench": ["--rounds", "1", "--ops", "20", "--rtt-ms", "0.2"],
     "ironcache_bench": ["--rounds", "1", "--ops", "10", "--rtt-ms", "0.2", "--no-tls"],
     "django_bench": ["--rounds", "1", "--ops", "20"],
+    "stampede_bench": [
+        *("--duration", "1", "--outage-duration", "0.6", "--ttl", "0.25"),
+        *("--compute-ms", "20", "--processes", "2", "--threads", "2"),
+    ],
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import cacheops
+from cacheops.admin import analytics_api
 from cacheops.config import (
     CacheConfig,
     Server,
@@ -17,6 +18,7 @@ from cacheops.config import (
     parse_url,
     require_environment,
 )
+from cacheops.errors import ConfigurationError, NotSupported
 
 SECRET = "pa:ss/w@rd#?%"
 
@@ -276,8 +278,29 @@ def test_require_environment_names_what_it_looked_for(
 def test_memcachier_api_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "memcachier://user:pass@mc.example.com"
     monkeypatch.delenv("MEMCACHIER_API_URL", raising=False)
-    assert cacheops.connect(url).api_url == "https://analytics.memcachier.com"  # type: ignore[attr-defined]
+    assert analytics_api(cacheops.connect(url)).base_url == "https://analytics.memcachier.com"
     monkeypatch.setenv("MEMCACHIER_API_URL", "http://127.0.0.1:8080")
-    assert cacheops.connect(url).api_url == "http://127.0.0.1:8080"  # type: ignore[attr-defined]
+    assert analytics_api(cacheops.connect(url)).base_url == "http://127.0.0.1:8080"
     explicit = cacheops.connect(f"{url}?api_url=http%3A%2F%2F127.0.0.1%3A9090")
-    assert explicit.api_url == "http://127.0.0.1:9090"  # type: ignore[attr-defined]
+    assert analytics_api(explicit).base_url == "http://127.0.0.1:9090"
+
+
+def test_the_backend_keeps_the_admin_options_it_never_reads() -> None:
+    """``api_url`` and ``allow_insecure_http`` are memcachier:// options (the URL's query
+    carries them) that only the admin side uses: the backend holds them, read-only."""
+    url = "memcachier://user:secret-pw@mc.example.com?api_url=http%3A%2F%2Fapi.example.com"
+    refused = cacheops.connect(url)
+    assert refused.admin_options == {  # type: ignore[attr-defined]
+        "api_url": "http://api.example.com",
+        "allow_insecure_http": False,
+    }
+    with pytest.raises(TypeError):
+        refused.admin_options["api_url"] = "https://elsewhere"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="allow_insecure_http") as info:
+        analytics_api(refused)
+    assert "secret-pw" not in str(info.value)
+    allowed = cacheops.connect(f"{url}&allow_insecure_http=1")
+    assert allowed.admin_options["allow_insecure_http"] is True  # type: ignore[attr-defined]
+    assert analytics_api(allowed).base_url == "http://api.example.com"
+    with pytest.raises(NotSupported, match="memcachier://"):
+        analytics_api(cacheops.connect("memcached://mc.example.com"))

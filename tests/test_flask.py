@@ -311,6 +311,27 @@ def test_an_async_view_is_cached() -> None:
     assert client.get("/async").text == client.get("/async").text == "call 1"
 
 
+def test_an_async_view_uses_memoize_and_cached_together() -> None:
+    pytest.importorskip("asgiref")  # Flask runs async views through it
+    app, ext = make_app(CACHEOPS_URL="memory://")
+    calls = Calls()
+
+    @ext.memoize()
+    def lookup(name: str) -> str:
+        return f"{name} {calls()}"
+
+    @app.get("/hello/<name>")
+    @ext.cached()
+    async def hello(name: str) -> str:
+        return lookup(name)
+
+    client = app.test_client()
+    assert client.get("/hello/ada").text == client.get("/hello/ada").text == "ada 1"
+    assert client.get("/hello/bob").text == "bob 2"
+    with app.app_context():
+        assert lookup("bob") == "bob 2"  # the memoized result, shared with the view
+
+
 def test_cached_outside_a_request_is_a_clear_error() -> None:
     app, ext = make_app(CACHEOPS_URL="memory://")
 
@@ -995,3 +1016,67 @@ def test_cli_refuses_a_cache_nothing_configures(
     monkeypatch.setenv("CACHEOPS_URL", "memory://")  # asked for explicitly: fine
     app, _ = make_app()
     assert app.test_cli_runner().invoke(args=["cacheops", "flush"]).exit_code == 0
+
+
+# -- stampede protection -------------------------------------------------------------------
+
+
+def test_a_cached_view_runs_once_for_concurrent_requests(any_cache_url: str) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
+    calls = Calls()
+    start = threading.Barrier(8)
+
+    @app.get("/slow")
+    @ext.cached(ttl=60, lock_ttl=10)
+    def slow() -> str:
+        count = calls()
+        threading.Event().wait(0.3)
+        return f"computed {count}"
+
+    texts: list[str] = []
+
+    def worker() -> None:
+        client = app.test_client()
+        start.wait()
+        texts.append(client.get("/slow").text)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert texts == ["computed 1"] * 8
+    assert calls.count == 1
+
+
+def test_memoize_serves_the_last_result_when_the_function_fails_under_fail_safe(
+    any_cache_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, ext = make_app(CACHEOPS_URL=any_cache_url)
+    failing = threading.Event()
+
+    def rate(currency: str) -> float:
+        if failing.is_set():
+            raise ConnectionError("rates service down")
+        return 1.25
+
+    safe = ext.memoize(ttl=0.3, grace=60, fail_safe=True, name="safe")(rate)
+    strict = ext.memoize(ttl=0.3, grace=60, name="strict")(rate)
+    with app.app_context():
+        assert safe("EUR") == strict("EUR") == 1.25
+        threading.Event().wait(0.5)  # past the ttl, within the grace
+        failing.set()
+        with caplog.at_level("WARNING", logger="cacheops"):
+            assert safe("EUR") == 1.25
+        assert "rates service down" in caplog.text
+        with pytest.raises(ConnectionError):
+            strict("EUR")
+        assert ext.backend.stampede.fail_safe_served == 1
+
+
+def test_decorator_stampede_options_are_checked_when_decorating() -> None:
+    _, ext = make_app(CACHEOPS_URL="memory://")
+    with pytest.raises(cacheops.InvalidTTL, match="grace"):
+        ext.cached(grace=-1)
+    with pytest.raises(cacheops.ConfigurationError, match="beta"):
+        ext.memoize(beta=-1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import cacheops
@@ -25,6 +27,20 @@ def test_core_imports_neither_django_nor_flask() -> None:
         for framework in ("django", "flask"):
             assert f"import {framework}" not in text, path
             assert f"from {framework}" not in text, path
+
+
+def test_importing_every_core_module_loads_no_framework() -> None:
+    """At run time too: no dependency of the core pulls Django or Flask in behind it."""
+    code = (
+        "import pkgutil, importlib, sys, cacheops\n"
+        "for m in pkgutil.walk_packages(cacheops.__path__, 'cacheops.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'django', 'flask', 'flask_caching', 'django_cacheops', 'flask_cacheops'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_every_docs_page_has_a_title_and_content() -> None:

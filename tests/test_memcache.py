@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import inspect
 import math
 import multiprocessing
+import os
+import signal
 import socket
 import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -86,7 +90,7 @@ def test_login_sends_the_username_as_the_key_and_the_password_as_the_data(
     cacheops.connect(url).put("other", "x")
     raw = cacheops.connect(memcached_server.url, serializer="json")
     assert raw.get("login-user") == password.encode()
-    assert raw._get("login-user") == (password.encode(), 0)
+    assert raw.get_item("login-user") == (password.encode(), 0)
 
 
 def test_every_pooled_thread_connection_logs_in(
@@ -186,8 +190,10 @@ def test_a_node_of_three_killed_and_restarted() -> None:
 
 def test_get_many_across_a_cluster_with_a_dead_node_loses_only_that_nodes_keys() -> None:
     with MemcachedCluster(3) as cluster:
-        strict = cacheops.connect(cluster.url, retry_attempts=5, retry_timeout=60)
-        lenient = cacheops.connect(cluster.url, on_error="miss", retry_attempts=5, retry_timeout=60)
+        strict = cacheops.connect(cluster.url, retry_attempts=5, breaker_window=60)
+        lenient = cacheops.connect(
+            cluster.url, on_error="miss", retry_attempts=5, breaker_window=60
+        )
         keys = [f"key{i}" for i in range(60)]
         strict.put_many({k: k for k in keys})
         victim = cluster.servers[1]
@@ -575,7 +581,7 @@ def test_an_infinite_timeout_is_refused_at_connect(memcached_url: str) -> None:
     "option",
     [
         {"stale_after": -1},
-        {"retry_timeout": math.nan},
+        {"breaker_window": math.nan},
         {"dead_timeout": -5},
         {"retry_attempts": -1},
     ],
@@ -718,3 +724,141 @@ def test_the_one_private_pymemcache_hook_is_still_there_and_called_on_connect(
     assert probe.version()
     assert len(calls) == 2  # ...and again on reconnecting
     probe.close()
+
+
+# -- the circuit breaker: one timeout per window, not per call -------------------------------
+
+
+@contextlib.contextmanager
+def _hung(server: MemcachedServer) -> Iterator[None]:
+    """The real server frozen with SIGSTOP: the kernel still accepts connections into its
+    backlog and takes the bytes sent, but nothing answers, so every call waits out its
+    read timeout: a hung node, for as long as the block lasts."""
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+
+
+def _timed(call: Callable[[], object]) -> tuple[float, object]:
+    """How long ``call()`` took, and what it returned or raised."""
+    started = time.monotonic()
+    try:
+        outcome: object = call()
+    except cacheops.BackendUnavailable as exc:
+        outcome = exc
+    return time.monotonic() - started, outcome
+
+
+def _fails_fast(outcome: object, server: str) -> bool:
+    return (
+        isinstance(outcome, cacheops.BackendUnavailable)
+        and "circuit breaker is open" in str(outcome)
+        and outcome.server == server
+    )
+
+
+def test_a_hung_server_costs_one_timeout_per_breaker_window(
+    memcached_server: MemcachedServer,
+) -> None:
+    url = f"{memcached_server.url}?timeout=0.5&breaker_window=1.5"
+    strict, lenient = cacheops.connect(url), cacheops.connect(url, on_error="miss")
+    strict.put("k", "v")
+    assert lenient.get("k") == "v"
+    with _hung(memcached_server):
+        started = time.monotonic()
+        first, *rest = [_timed(lambda: strict.get("k")) for _ in range(20)]
+        misses = [_timed(lambda: lenient.get("k", "default")) for _ in range(20)]
+        assert time.monotonic() - started < 1.5  # two timeouts, not forty
+        assert first[0] >= 0.5 and isinstance(first[1], cacheops.BackendUnavailable)
+        assert not _fails_fast(first[1], memcached_server.server)
+        assert all(_fails_fast(o, memcached_server.server) and t < 0.1 for t, o in rest)
+        assert [o for _, o in misses] == ["default"] * 20
+        time.sleep(1.5)
+        # one probe after the window: it pays the timeout, the next call fails fast again
+        probe, after = _timed(lambda: strict.get("k")), _timed(lambda: strict.get("k"))
+        assert probe[0] >= 0.5 and not _fails_fast(probe[1], memcached_server.server)
+        assert after[0] < 0.1 and _fails_fast(after[1], memcached_server.server)
+    time.sleep(1.5)
+    assert strict.get("k") == "v"  # the probe, answered: closed
+    assert [strict.get("k") for _ in range(5)] == ["v"] * 5
+
+
+def test_a_hung_cluster_node_costs_one_timeout_across_threads() -> None:
+    with MemcachedCluster(3) as cluster:
+        cache = cacheops.connect(cluster.url, timeout=0.5, breaker_window=2, retry_attempts=5)
+        keys = [f"key{i}" for i in range(30)]
+        cache.put_many({k: k for k in keys})
+        victim = cluster.servers[0]
+        mine = next(k for k in keys if _holder(cluster, k) is victim)
+        others = [k for k in keys if _holder(cluster, k) is not victim]
+
+        def from_threads(key: str, n: int = 20) -> list[tuple[float, object]]:
+            barrier = threading.Barrier(n)
+            results: list[tuple[float, object]] = []
+
+            def call() -> None:
+                barrier.wait()
+                results.append(_timed(lambda: cache.get(key)))
+
+            threads = [threading.Thread(target=call) for _ in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return results
+
+        with _hung(victim):
+            assert _timed(lambda: cache.get(mine))[0] >= 0.5  # the failure that opens it
+            # every thread, its own connections included, fails fast within the window
+            calls = from_threads(mine)
+            assert all(_fails_fast(o, victim.server) and t < 0.2 for t, o in calls), calls
+            healthy = [_timed(partial(cache.get, k)) for k in others]  # unaffected
+            assert [o for _, o in healthy] == others and all(t < 0.2 for t, _ in healthy)
+            time.sleep(2)
+            # after the window, one of twenty concurrent calls probes; the rest fail fast
+            calls = from_threads(mine)
+            slow = [o for t, o in calls if t >= 0.4]
+            assert len(slow) == 1 and not _fails_fast(slow[0], victim.server), calls
+            assert sum(_fails_fast(o, victim.server) for _, o in calls) == 19
+        time.sleep(2)
+        assert cache.get(mine) == mine  # the next probe is answered: closed
+        assert {o for _, o in from_threads(mine)} == {mine}
+
+
+def test_a_killed_cluster_node_is_probed_and_closes_when_back() -> None:
+    with MemcachedCluster(3) as cluster:
+        cache = cacheops.connect(cluster.url, breaker_window=0.5, retry_attempts=5)
+        lenient = cacheops.connect(cluster.url, breaker_window=0.5, on_error="miss")
+        keys = [f"key{i}" for i in range(30)]
+        cache.put_many({k: k for k in keys})
+        victim = cluster.servers[2]
+        mine = next(k for k in keys if _holder(cluster, k) is victim)
+        victim.kill()
+        with pytest.raises(cacheops.BackendUnavailable, match="cannot connect"):
+            cache.get(mine)
+        assert lenient.get(mine, "default") == "default"
+        elsewhere: list[object] = []  # another thread, with its own connections
+        worker = threading.Thread(
+            target=lambda: elsewhere.extend(
+                [_timed(lambda: cache.get(mine))[1], lenient.get(mine, "d")]
+            )
+        )
+        worker.start()
+        worker.join()
+        assert _fails_fast(elsewhere[0], victim.server) and elsewhere[1] == "d"
+        assert _fails_fast(_timed(lambda: cache.put(mine, "back"))[1], victim.server)
+        victim.restart()
+        time.sleep(0.5)
+        cache.put(mine, "back")  # the probe
+        assert cache.get(mine) == "back" and lenient.get(mine) == "back"
+        assert victim.stats()["curr_items"] == "1"  # on the node itself, back in the ring
+
+
+def test_breaker_window_zero_never_fails_fast() -> None:
+    cache = cacheops.connect(f"memcached://127.0.0.1:{free_port()}", breaker_window=0)
+    for _ in range(3):
+        with pytest.raises(cacheops.BackendUnavailable, match="cannot connect"):
+            cache.get("k")

@@ -321,6 +321,20 @@ def test_value_types(server: IronCacheServer, http: requests.Session) -> None:
     assert_msg(put(http, server, "k", value="v", cas="123"), 400)
 
 
+def test_bad_json_bodies_say_what_is_wrong(server: IronCacheServer, http: requests.Session) -> None:
+    """Bodies are read by the helper both local API servers share, with its messages."""
+    url = item_url(server, "c", "k")
+    for body, says in (
+        (b"", "Invalid JSON: a JSON object body is required."),
+        (b"  ", "Invalid JSON: a JSON object body is required."),
+        (b'["value", "x"]', "Invalid JSON: the body must be a JSON object."),
+        (b'{"value": NaN}', "Invalid JSON: NaN is not JSON"),
+        (b"\xff", "Invalid JSON: 'utf-8' codec can't decode"),
+    ):
+        assert assert_msg(http.put(url, data=body, timeout=5), 400).startswith(says), body
+    assert server.items("c") == {}
+
+
 def test_body_size_limit(server: IronCacheServer, http: requests.Session) -> None:
     def body_of(size: int) -> bytes:
         data = json.dumps({"value": "x" * (size - 13)}).encode()

@@ -67,3 +67,6 @@ class Admin(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections the admin holds of its own (the backend's close() calls it)."""
+
+
+__all__ = ["Admin", "ServerStats", "Stats"]

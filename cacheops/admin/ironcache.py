@@ -16,6 +16,8 @@ from .base import Admin, ServerStats, Stats
 
 if TYPE_CHECKING:
     from ..backends.ironcache import IronCacheBackend
+    from ..backends.ironcache_protocol import IronCacheRules
+    from ..http import Reply
 
 log = logging.getLogger("cacheops")
 
@@ -49,6 +51,39 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
+def cache_info_of(name: str, reply: Reply) -> CacheInfo | None:
+    """The :class:`CacheInfo` in the reply to ``GET caches/NAME`` (allowing 404)."""
+    if reply.status == 404:
+        return None
+    raw = reply.data if isinstance(reply.data, dict) else {}
+    return CacheInfo(name, _as_int(raw.get("size")), raw)
+
+
+def stats_of(backend: IronCacheRules, info: CacheInfo | None) -> Stats:
+    """Stats from a cache's info (sync and async admins alike)."""
+    raw: dict[str, Any] = dict(info.raw) if info is not None else {"size": 0}
+    return Stats(
+        backend=backend.scheme,
+        items=info.size if info is not None else 0,
+        servers=(ServerStats(backend.server, raw),),
+    )
+
+
+def info_of(backend: IronCacheRules) -> dict[str, Any]:
+    """What an IronCache backend is (sync or async); never the token."""
+    return {
+        "backend": backend.scheme,
+        "location": backend.location,
+        "server": backend.server,
+        "project_id": backend.project_id,
+        "cache": backend.cache,
+        "api_version": backend.api_version,
+        "max_value_size": backend.max_value_size,
+        "max_ttl": backend.max_ttl,
+        "max_key_length": backend.max_key_length,
+    }
+
+
 class IronCacheAdmin(Admin):
     """Operations on IronCache caches of the backend's project."""
 
@@ -68,28 +103,11 @@ class IronCacheAdmin(Admin):
     def stats(self) -> Stats:
         """The item count from the cache's info; IronCache keeps no hit, miss, byte or
         eviction counters, so those are None."""
-        info = self.cache_info()
-        raw: dict[str, Any] = dict(info.raw) if info is not None else {"size": 0}
-        return Stats(
-            backend=self._backend.scheme,
-            items=info.size if info is not None else 0,
-            servers=(ServerStats(self._backend.server, raw),),
-        )
+        return stats_of(self._backend, self.cache_info())
 
     def info(self) -> dict[str, Any]:
         """Where the cache is and its limits (no request is made; never the token)."""
-        backend = self._backend
-        return {
-            "backend": backend.scheme,
-            "location": backend.location,
-            "server": backend.server,
-            "project_id": backend.project_id,
-            "cache": backend.cache,
-            "api_version": backend.api_version,
-            "max_value_size": backend.max_value_size,
-            "max_ttl": backend.max_ttl,
-            "max_key_length": backend.max_key_length,
-        }
+        return info_of(self._backend)
 
     # -- IronCache's own endpoints
 
@@ -129,10 +147,7 @@ class IronCacheAdmin(Admin):
         does not exist (IronCache creates a cache on its first put)."""
         name = self._backend.cache if name is None else name
         reply = self._http.request("GET", self._backend.cache_path(name), allow=(404,))
-        if reply.status == 404:
-            return None
-        raw = reply.data if isinstance(reply.data, dict) else {}
-        return CacheInfo(name, _as_int(raw.get("size")), raw)
+        return cache_info_of(name, reply)
 
     def clear(self, name: str | None = None) -> None:
         """Remove every item of ``name`` (default: the backend's cache). Cannot be undone."""
@@ -143,3 +158,15 @@ class IronCacheAdmin(Admin):
         The name is required: deleting a cache is never a default."""
         reply = self._http.request("DELETE", self._backend.cache_path(name), allow=(404,))
         return reply.ok
+
+
+__all__ = [
+    "MAX_PAGE",
+    "PER_PAGE",
+    "CacheInfo",
+    "CacheSummary",
+    "IronCacheAdmin",
+    "cache_info_of",
+    "info_of",
+    "stats_of",
+]

@@ -20,35 +20,28 @@ class MemoryAdmin(Admin):
     def stats(self) -> Stats:
         backend = self._backend
         backend.purge_expired()
-        store = backend._store
-        with store.lock:
-            raw = {
-                "hits": store.hits,
-                "misses": store.misses,
-                "items": len(store.entries),
-                "bytes": store.bytes,
-                "limit_items": store.max_items,
-                "limit_bytes": store.max_bytes,
-                "evictions": store.evictions,
-            }
+        raw = backend.counters()
         return Stats(
             backend="memory",
             hits=raw["hits"],
             misses=raw["misses"],
             items=raw["items"],
             bytes=raw["bytes"],
-            limit=store.max_bytes,
+            limit=raw["limit_bytes"],
             evictions=raw["evictions"],
             servers=(ServerStats(backend.location, raw),),
         )
 
     def info(self) -> dict[str, Any]:
-        store = self._backend._store
+        backend = self._backend
         return {
             "backend": "memory",
-            "location": self._backend.location,
-            "shared": bool(self._backend.name),
-            "max_items": store.max_items,
-            "max_bytes": store.max_bytes,
-            "max_value_size": self._backend.max_value_size,
+            "location": backend.location,
+            "shared": bool(backend.name),
+            "max_items": backend.max_items,
+            "max_bytes": backend.max_bytes,
+            "max_value_size": backend.max_value_size,
         }
+
+
+__all__ = ["MemoryAdmin"]

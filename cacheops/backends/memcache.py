@@ -14,7 +14,9 @@ What happens when the connection fails:
   ``BackendUnavailable`` or ``AuthenticationError``;
 - a read after sending: retried once on a fresh connection (a read has no effect to repeat);
 - a write after sending: ``UnknownOutcome``, never resent, because an ``incr`` or ``add``
-  that reached the server must not be applied twice.
+  that reached the server must not be applied twice;
+- a server that is unreachable or hung: its circuit breaker (:class:`.Breakers`, shared by
+  the threads) opens, so the calls for it fail fast until one probe finds it back.
 
 An idle connection is checked before use (``stale_after`` seconds), so the first call after
 a server restart reconnects instead of writing into a dead socket.
@@ -23,64 +25,36 @@ a server restart reconnects instead of writing into a dead socket.
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import select
 import socket
-import ssl
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pymemcache.client.base import Client
 from pymemcache.exceptions import (
     MemcacheClientError,
-    MemcacheError,
     MemcacheServerError,
     MemcacheUnexpectedCloseError,
 )
 
-from ..admin.base import Admin
-from ..backend import TTL, Backend, CasToken, Item
-from ..config import CacheConfig, Server, memcachier_api_url
+from ..backend import Backend, CasToken, Item
+from ..config import Server
 from ..errors import (
-    AuthenticationError,
     BackendUnavailable,
     CacheError,
-    ConfigurationError,
-    InvalidKey,
-    InvalidTTL,
-    NotNumeric,
     UnknownOutcome,
-    ValueTooLarge,
 )
-from ..serializers import FLAG_INT
-from .memcache_cluster import Cluster, NodeSkipped
+from .memcache_cluster import Cluster, ConnectFailed
+from .memcache_rules import DEFAULT_ITEM_SIZE, MemcacheRules, login_refused
+from .memcache_rules import expire as _expire
 from .memcache_wire import login_command, read_line, read_values, store
 
-if TYPE_CHECKING:
-    from ..admin.memcachier import MemCachierAPI
-
 _T = TypeVar("_T")
-
-#: memcached reads an expiry over 30 days as an absolute Unix time...
-_RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
-#: ... held in a signed 32-bit int: its last second is 2038-01-19 03:14:07 UTC. A later one
-#: wraps into the past, and memcached answers STORED for an item that is already gone.
-_LATEST_EXPIRY = 2**31 - 1
-#: memcached's default item size (``-I``), also MemCachier's.
-DEFAULT_ITEM_SIZE = 1024 * 1024
-#: What memcached (1.6, 64-bit) counts in an item besides key and value: a 48-byte header,
-#: the key's NUL, the value's CRLF and the 8-byte CAS; 4 more when the flags are not 0.
-#: Measured against the server: value + key + 59 (+4) == -I is the largest item it takes.
-_ITEM_OVERHEAD = 48 + 1 + 2 + 8
-_FLAGS_OVERHEAD = 4
-#: memcached's counters, and the deltas incr and decr take, are unsigned 64-bit.
-_COUNTER_MAX = 2**64 - 1
 
 
 class _PassThroughSerde:
@@ -99,12 +73,6 @@ _SERDE = _PassThroughSerde()
 _NODE_KEY = re.compile(r"[!-~]{1,250}")
 #: Such keys, separated by single spaces (one per key is checked by counting the spaces).
 _NODE_KEYS = re.compile(r"[!-~]{1,250}(?: [!-~]{1,250})*")
-
-
-class _ConnectFailed(ConnectionError):
-    """The connection (or its login) failed before any command was sent.
-
-    An OSError, so the cluster marks the node as failing."""
 
 
 def _short_store(name: str) -> Callable[..., Any]:
@@ -143,6 +111,8 @@ class LoginClient(Client):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(server, **kwargs)
+        #: ``host:port``, as pymemcache's HashClient names a node in its ring.
+        self.name = f"{server[0]}:{server[1]}"
         self._username = username
         self._password = password
 
@@ -151,11 +121,11 @@ class LoginClient(Client):  # type: ignore[misc]
         return f"<LoginClient {self.server[0]}:{self.server[1]}{user}>"
 
     def _connect(self) -> None:
-        where = f"{self.server[0]}:{self.server[1]}"
+        where = self.name
         try:
             super()._connect()
         except OSError as exc:
-            raise _ConnectFailed(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+            raise ConnectFailed(f"cannot connect to {where}: {exc.strerror or exc}") from exc
         if self._username is None or self._password is None:
             return
         sock = self.sock
@@ -164,17 +134,10 @@ class LoginClient(Client):  # type: ignore[misc]
             reply = read_line(sock)
         except OSError as exc:
             self.close()
-            raise _ConnectFailed(f"login to {where} failed: {exc.strerror or exc}") from exc
+            raise ConnectFailed(f"login to {where} failed: {exc.strerror or exc}") from exc
         if reply != b"STORED":
             self.close()
-            raise AuthenticationError(
-                f"the server refused the login of user {self._username!r}; check "
-                "MEMCACHIER_USERNAME / MEMCACHIER_PASSWORD (new credentials can take minutes "
-                "to become valid)",
-                backend="memcachier",
-                server=where,
-                server_message=reply.decode("utf-8", "replace")[:200],
-            )
+            raise login_refused(self._username, where, reply)
 
     def check_key(self, key: Any, key_prefix: bytes = b"") -> bytes:
         # The backend hands over keys it has already validated with the portable rule,
@@ -279,163 +242,29 @@ def _is_stale(sock: socket.socket) -> bool:
     return bool(readable)
 
 
-def _expire(ttl: float | None) -> int:
-    if ttl is None:
-        return 0
-    if ttl == 0.0:
-        return -1
-    seconds = math.ceil(ttl)
-    if seconds <= _RELATIVE_EXPIRY_LIMIT:
-        return seconds
-    # _ttl refused anything later; the clamp only absorbs the second or so since it checked.
-    return min(int(time.time()) + seconds, _LATEST_EXPIRY)
-
-
-def _longest_ttl() -> float:
-    """The longest ttl memcached can store now: up to its last absolute expiry, and past
-    2038 still its 30 days of relative expiry."""
-    return max(float(_RELATIVE_EXPIRY_LIMIT), _LATEST_EXPIRY - time.time())
-
-
-def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
-    """Refuse at connect() a duration the sockets would only refuse on first use."""
-    # Comparisons written so that NaN, false against everything, fails them.
-    if type(value) not in (int, float) or not (
-        (value > 0 if positive else value >= 0) and value < math.inf
-    ):
-        least = "over 0" if positive else "0 or more"
-        raise ConfigurationError(
-            f"option {name} must be a finite number of seconds, {least}, not {value!r}"
-        )
-
-
-class MemcacheBackend(Backend):
+class MemcacheBackend(MemcacheRules, Backend):
     """memcached and MemCachier. Several servers form one consistent-hash cluster."""
 
-    scheme = "memcached"
-    #: The largest value any key can have in a default item (a 1-byte key, flags 0); each
-    #: write is also checked against ``item_size`` with its own key and flags.
-    default_max_value_size = DEFAULT_ITEM_SIZE - _ITEM_OVERHEAD - 1
-
-    def __init__(
-        self,
-        *,
-        servers: tuple[Server, ...] | list[Server],
-        username: str | None = None,
-        password: str | None = None,
-        connect_timeout: float = 2.0,
-        timeout: float = 2.0,
-        tls: bool | ssl.SSLContext = False,
-        no_delay: bool = True,
-        stale_after: float = 1.0,
-        retry_attempts: int = 2,
-        retry_timeout: float = 1.0,
-        dead_timeout: float = 30.0,
-        api_url: str | None = None,
-        allow_insecure_http: bool = False,
-        item_size: int | None = DEFAULT_ITEM_SIZE,
-        **options: Any,
-    ) -> None:
-        if item_size is not None and (
-            type(item_size) is not int or item_size <= _ITEM_OVERHEAD + _FLAGS_OVERHEAD
-        ):
-            raise ConfigurationError(
-                f"option item_size must be the server's item size in bytes (memcached's "
-                f"-I, default {DEFAULT_ITEM_SIZE}), or None; not {item_size!r}"
-            )
-        # Unless given, max_value_size follows: the largest value any key can have.
-        options.setdefault("max_value_size", item_size and item_size - _ITEM_OVERHEAD - 1)
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        for name, value in (("connect_timeout", connect_timeout), ("timeout", timeout)):
-            _check_seconds(name, value, positive=True)
-        for name, value in (
-            ("stale_after", stale_after),
-            ("retry_timeout", retry_timeout),
-            ("dead_timeout", dead_timeout),
-        ):
-            _check_seconds(name, value)
-        if type(retry_attempts) is not int or retry_attempts < 0:
-            raise ConfigurationError(
-                f"option retry_attempts must be 0 or more, not {retry_attempts!r}"
-            )
-        #: memcached's item size: a write whose value, key and per-item overhead would
-        #: exceed it is refused before sending (the server's refusal deletes the old value).
-        self.item_size = item_size
-        if not servers:
-            raise ConfigurationError("a memcached backend needs at least one server")
-        if username is not None and not self._key_is_valid(username):
-            raise ConfigurationError(
-                "the MemCachier username must be printable ASCII without spaces"
-            )
-        self.servers = tuple(servers)
-        self.username = username
-        self._password = password
-        self.scheme = "memcachier" if username is not None else "memcached"
-        if tls is True:
-            tls = ssl.create_default_context()
         self._client_kwargs: dict[str, Any] = {
             "serde": _SERDE,
-            "connect_timeout": connect_timeout,
-            "timeout": timeout,
-            "no_delay": no_delay,
-            "tls_context": tls or None,
+            "connect_timeout": self.connect_timeout,
+            "timeout": self.timeout,
+            "no_delay": self.no_delay,
+            "tls_context": self.tls_context,
             "default_noreply": False,
         }
-        self._cluster_kwargs: dict[str, Any] = {
-            "retry_attempts": retry_attempts,
-            "retry_timeout": retry_timeout,
-            "dead_timeout": dead_timeout,
-        }
-        self.stale_after = stale_after
-        #: MemCachier's analytics API, which ``admin`` uses for a memcachier:// cache:
-        #: ``api_url``, else ``MEMCACHIER_API_URL``, else MemCachier's public address.
-        self.api_url = api_url or memcachier_api_url()
-        self._allow_insecure_http = allow_insecure_http
+        self._breakers = self._new_breakers()
         self._local = threading.local()
         # Weak: a thread's client lives as long as the thread (see _Closer).
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self._clients_lock = threading.Lock()
 
-    @classmethod
-    def from_config(cls, config: CacheConfig, **options: Any) -> MemcacheBackend:
-        return cls(
-            servers=config.servers,
-            username=config.username if config.scheme == "memcachier" else None,
-            password=config.password if config.scheme == "memcachier" else None,
-            **cls.coerce_options(config, options),
-        )
-
-    @property
-    def location(self) -> str:
-        user = f"{self.username}:***@" if self.username else ""
-        return f"{self.scheme}://{user}{','.join(map(str, self.servers))}"
-
-    def _make_admin(self) -> Admin:
-        if self.username is not None:
-            from ..admin.memcachier import MemCachierAdmin
-
-            return MemCachierAdmin(self)
-        from ..admin.memcache import MemcacheAdmin
-
-        return MemcacheAdmin(self)
-
-    def analytics_api(self) -> MemCachierAPI:
-        """A client of MemCachier's analytics API (``api_url``) with this cache's credentials."""
-        from ..admin.memcachier import MemCachierAPI
-
-        if self.username is None or self._password is None:
-            raise ConfigurationError("the analytics API needs MemCachier credentials")
-        return MemCachierAPI(
-            self.username,
-            self._password,
-            base_url=self.api_url,
-            allow_insecure_http=self._allow_insecure_http,
-        )
-
     # -- connections -------------------------------------------------------------------
 
-    def node_client(self, server: Server) -> LoginClient:
-        """A new client for one server (admin commands go to each server in turn)."""
+    def _node_client(self, server: Server) -> LoginClient:
+        """A new client for one server."""
         return LoginClient(
             (server.host, server.port),
             username=self.username,
@@ -446,12 +275,10 @@ class MemcacheBackend(Backend):
     def _new_client(self) -> LoginClient | Cluster:
         client: LoginClient | Cluster
         if len(self.servers) == 1:
-            client = self.node_client(self.servers[0])
+            client = self._node_client(self.servers[0])
         else:
-            client = Cluster(
-                {f"{s.host}:{s.port}": self.node_client(s) for s in self.servers},
-                **self._cluster_kwargs,
-            )
+            nodes = (self._node_client(s) for s in self.servers)
+            client = Cluster({node.name: node for node in nodes}, self._breakers)
         with self._clients_lock:
             self._clients.add(client)
         return client
@@ -492,20 +319,43 @@ class MemcacheBackend(Backend):
         self._clients = weakref.WeakSet()
         self._clients_lock = threading.Lock()
         self._local = threading.local()
+        # A new one: a parent's thread may have held its lock at the fork.
+        self._breakers = self._new_breakers()
 
     # -- running commands ----------------------------------------------------------------
 
     def _call(self, write: bool, name: str, *args: Any, **kwargs: Any) -> Any:
-        """``client.<name>(*args, **kwargs)`` on this thread's client. The hot path: one
-        frame between a contract method and pymemcache; failures go to ``_recover``."""
+        """``client.<name>(*args, **kwargs)`` on this thread's client. The hot path: two
+        frames between a contract method and pymemcache; failures go to ``_recover``."""
         client = self._client(write)
         try:
-            return getattr(client, name)(*args, **kwargs)
+            return self._on(client, name, *args, **kwargs)
         except Exception as exc:
-            return self._recover(exc, client, write, lambda c: getattr(c, name)(*args, **kwargs))
+            return self._recover(exc, client, write, lambda c: self._on(c, name, *args, **kwargs))
+
+    def _on(self, client: LoginClient | Cluster, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``client.<name>(...)`` through the server's breaker (a cluster puts each node's
+        command through its own)."""
+        if isinstance(client, Cluster):
+            return getattr(client, name)(*args, **kwargs)
+        return self._breakers.run(client, getattr(client, name), *args, **kwargs)
+
+    def for_each_server(self, command: Callable[[Client], _T]) -> dict[Server, _T]:
+        """``command(client)`` on every server in turn, each on a connection of its own
+        that is closed after, with this backend's error translation (a read that lost its
+        connection is retried once): what server-wide commands such as ``stats`` and
+        ``flush_all`` need, where the hash ring would pick one server."""
+        results = {}
+        for server in self.servers:
+            client = self._node_client(server)
+            try:
+                results[server] = self._run_on(client, command)
+            finally:
+                client.close()
+        return results
 
     def _run_on(self, client: Any, command: Callable[[Any], _T], *, write: bool = False) -> _T:
-        """Run ``command(client)`` with the same error handling (admin commands)."""
+        """Run ``command(client)`` with the same error handling as the contract methods."""
         try:
             return command(client)
         except Exception as exc:
@@ -533,14 +383,6 @@ class MemcacheBackend(Backend):
             raise exc
         raise self._translate(exc, write) from exc
 
-    def _unknown_outcome(self, exc: Exception) -> UnknownOutcome:
-        return UnknownOutcome(
-            "the connection was lost after a write was sent; it may or may not have been "
-            "applied, so it was not resent",
-            backend=self.scheme,
-            server_message=str(exc) or type(exc).__name__,
-        )
-
     def _closed_during_call(self, exc: Exception, write: bool) -> BackendUnavailable:
         message = "close() was called on this backend, from another thread, during this call"
         if write:
@@ -551,105 +393,16 @@ class MemcacheBackend(Backend):
             )
         return BackendUnavailable(f"{message}; the next call reconnects", backend=self.scheme)
 
-    def _translate(self, exc: Exception, write: bool) -> CacheError:
-        if isinstance(exc, CacheError):
-            return exc
-        if isinstance(exc, _ConnectFailed):
-            return BackendUnavailable(str(exc), backend=self.scheme)
-        if isinstance(exc, NodeSkipped):
-            return BackendUnavailable(
-                f"server {exc} failed recently and is skipped until it is retried",
-                backend=self.scheme,
-                server=str(exc),
-            )
-        if isinstance(exc, MemcacheServerError):
-            text = exc.args[0].decode("utf-8", "replace") if exc.args else ""
-            if "too large" in text:
-                return ValueTooLarge(
-                    "the value is over the server's item size",
-                    backend=self.scheme,
-                    server_message=text,
-                )
-            return BackendUnavailable(
-                "the server reported an error", backend=self.scheme, server_message=text
-            )
-        if isinstance(exc, MemcacheClientError):
-            text = exc.args[0].decode("utf-8", "replace") if exc.args else ""
-            if "non-numeric" in text:
-                return NotNumeric(
-                    "the stored value is not a number", backend=self.scheme, server_message=text
-                )
-            if "unauthenticated" in text or "authentic" in text:
-                # Before a login, memcached takes any set as one: "bad authentication token
-                # format", or "authentication failure" when the value holds a space.
-                return AuthenticationError(
-                    "the server requires a login; use memcachier://USER:PASSWORD@host with "
-                    "its credentials"
-                    if self.username is None
-                    else "the server refused the command as not logged in",
-                    backend=self.scheme,
-                    server_message=text,
-                )
-            if "bad command line format" in text:
-                return InvalidKey(
-                    "the server refused the key", backend=self.scheme, server_message=text
-                )
-            return CacheError(
-                "the server refused the command", backend=self.scheme, server_message=text
-            )
-        if isinstance(exc, OSError):
-            if write and not isinstance(exc, ConnectionRefusedError):
-                return self._unknown_outcome(exc)
-            return BackendUnavailable(
-                f"memcached did not answer: {exc.strerror or exc}", backend=self.scheme
-            )
-        if isinstance(exc, MemcacheError):
-            return BackendUnavailable(str(exc), backend=self.scheme)
-        return CacheError(f"unexpected error: {exc!r}", backend=self.scheme)
-
-    # -- memcached's limits ----------------------------------------------------------------
-
-    def _ttl(self, ttl: TTL) -> float | None:
-        seconds = super()._ttl(ttl)
-        if seconds is not None and seconds > _longest_ttl():
-            raise InvalidTTL(
-                f"ttl {seconds:,.0f} s would end after 2038-01-19 03:14:07 UTC, the last expiry "
-                "memcached can store (over 30 days it takes a 32-bit Unix time, and a later "
-                f"one stores an item already expired); use at most {_longest_ttl():,.0f} s, "
-                "or None for no expiry",
-                backend=self.scheme,
-            )
-        return seconds
-
-    def capped_ttl(self, ttl: float) -> float:
-        # A minute short of the limit, so the moments before _ttl checks it cannot cross it.
-        return min(super().capped_ttl(ttl), max(0.0, _longest_ttl() - 60))
-
-    def _fits(self, key: str, item: Item) -> None:
-        """Refuse, before sending, an item the server would refuse: its refusal also
-        deletes the value the key held."""
-        if self.item_size is None:
-            return
-        size = len(item[0]) + len(key) + _ITEM_OVERHEAD + (_FLAGS_OVERHEAD if item[1] else 0)
-        if size > self.item_size:
-            largest = len(item[0]) - (size - self.item_size)
-            raise ValueTooLarge(
-                f"the encoded value is {len(item[0])} bytes; with its {len(key)}-byte key and "
-                f"memcached's per-item overhead, the server's item size of {self.item_size} "
-                f"bytes takes at most {largest}",
-                backend=self.scheme,
-            )
-
     # -- primitives ----------------------------------------------------------------------
 
-    def _get(self, key: str) -> Item | None:
+    def get_item(self, key: str) -> Item | None:
         item: Item | None = self._call(False, "get", key)
         return item
 
-    def _get_many(self, keys: list[str]) -> dict[str, Item]:
+    def get_items(self, keys: list[str]) -> dict[str, Item]:
         client = self._client()
         if not isinstance(client, Cluster):
-            found: dict[str, Item] = self._run_on(client, lambda c: c.get_many(keys))
+            found: dict[str, Item] = self._run_on(client, lambda c: self._on(c, "get_many", keys))
             return found
         # Node by node, so that a failing node costs only its own keys: with
         # on_error="miss" the others' values are still returned.
@@ -661,70 +414,55 @@ class MemcacheBackend(Backend):
                 failure = exc
         return found if failure is None else self._outage(failure, found)
 
-    def _set(self, key: str, item: Item, ttl: float | None) -> None:
+    def set_item(self, key: str, item: Item, ttl: float | None) -> None:
         self._fits(key, item)
         # noreply=False, positionally: the hot path spares building a kwargs dict.
         self._call(True, "set", key, item, 0 if ttl is None else _expire(ttl), False)
 
-    def _set_many(self, items: dict[str, Item], ttl: float | None) -> list[str]:
+    def set_items(self, items: dict[str, Item], ttl: float | None) -> list[str]:
         for key, item in items.items():
             self._fits(key, item)
         return list(self._call(True, "set_many", items, _expire(ttl), noreply=False))
 
-    def _add(self, key: str, item: Item, ttl: float | None) -> bool:
+    def add_item(self, key: str, item: Item, ttl: float | None) -> bool:
         self._fits(key, item)
         return bool(self._call(True, "add", key, item, _expire(ttl), noreply=False))
 
-    def _replace(self, key: str, item: Item, ttl: float | None) -> bool:
+    def replace_item(self, key: str, item: Item, ttl: float | None) -> bool:
         self._fits(key, item)
         return bool(self._call(True, "replace", key, item, _expire(ttl), noreply=False))
 
-    def _gets(self, key: str) -> tuple[Item, CasToken] | None:
+    def gets_item(self, key: str) -> tuple[Item, CasToken] | None:
         item, cas = self._call(False, "gets", key)
         return None if item is None else (item, int(cas))
 
-    def _cas(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
+    def cas_item(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
         self._fits(key, item)
         return bool(self._call(True, "cas", key, item, token, _expire(ttl), noreply=False))
 
-    def _incr(self, key: str, delta: int, default: int | None) -> int | None:
-        if abs(delta) > _COUNTER_MAX:
-            raise self._out_of_range(f"the delta {delta}")
-        if default is not None and default + delta > _COUNTER_MAX:
-            raise self._out_of_range(f"the start value {default} + {delta}")
-        command, amount = ("incr", delta) if delta >= 0 else ("decr", -delta)
-        for _ in range(5):
-            value = self._call(True, command, key, amount, noreply=False)
-            if value is not None or default is None:
-                return None if value is None else int(value)
-            # Missing: create it at the start value; if another worker created it first,
-            # add fails and the next incr applies to theirs, so no count is lost.
-            start = max(0, default + delta)
-            if self._call(True, "add", key, (str(start).encode(), FLAG_INT), 0, noreply=False):
-                return start
-        raise BackendUnavailable(
-            f"the counter {key!r} kept disappearing between incr and add", backend=self.scheme
-        )
+    def incr_item(self, key: str, delta: int, default: int | None) -> int | None:
+        plan = self._counter_plan(key, delta, default)
+        try:
+            name, args = next(plan)
+            while True:
+                name, args = plan.send(self._call(True, name, *args, noreply=False))
+        except StopIteration as stop:
+            count: int | None = stop.value
+            return count
 
-    def _out_of_range(self, what: str) -> NotNumeric:
-        return NotNumeric(
-            f"{what} is not a number memcached counts with: its counters are unsigned 64-bit "
-            f"(0 to {_COUNTER_MAX}); nothing was sent",
-            backend=self.scheme,
-        )
-
-    def _delete(self, key: str) -> bool:
+    def delete_item(self, key: str) -> bool:
         return bool(self._call(True, "delete", key, noreply=False))
 
-    def _delete_many(self, keys: list[str]) -> None:
+    def delete_items(self, keys: list[str]) -> None:
         self._call(True, "delete_many", keys, noreply=False)
 
-    def _touch(self, key: str, ttl: float | None) -> bool:
+    def touch_item(self, key: str, ttl: float | None) -> bool:
         return bool(self._call(True, "touch", key, _expire(ttl), noreply=False))
 
-    def _clear(self) -> None:
+    def clear_items(self) -> None:
         # Over the protocol, even for MemCachier (whose admin flushes through the analytics
         # API): clear() needs only the credential's flush capability, not the API's.
-        from ..admin.memcache import MemcacheAdmin
+        self.for_each_server(lambda client: client.flush_all(noreply=False))
 
-        MemcacheAdmin(self).flush()
+
+__all__ = ["DEFAULT_ITEM_SIZE", "LoginClient", "MemcacheBackend"]

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..admin.base import Admin
 from ..backend import Backend, CasToken, Item
 from ..config import CacheConfig
 from ..errors import ConfigurationError, NotNumeric
@@ -128,10 +127,28 @@ class MemoryBackend(Backend):
     def location(self) -> str:
         return f"memory://{self.name}"
 
-    def _make_admin(self) -> Admin:
-        from ..admin.memory import MemoryAdmin
+    @property
+    def max_items(self) -> int | None:
+        return self._store.max_items
 
-        return MemoryAdmin(self)
+    @property
+    def max_bytes(self) -> int | None:
+        return self._store.max_bytes
+
+    def counters(self) -> dict[str, int | None]:
+        """The store's counters, read together under its lock (one consistent snapshot):
+        hits, misses, items, bytes, limit_items, limit_bytes, evictions."""
+        store = self._store
+        with store.lock:
+            return {
+                "hits": store.hits,
+                "misses": store.misses,
+                "items": len(store.entries),
+                "bytes": store.bytes,
+                "limit_items": store.max_items,
+                "limit_bytes": store.max_bytes,
+                "evictions": store.evictions,
+            }
 
     # -- store helpers (call with the lock held) ---------------------------------------
 
@@ -187,35 +204,35 @@ class MemoryBackend(Backend):
         store.entries.move_to_end(key)
         return entry
 
-    def _get(self, key: str) -> Item | None:
+    def get_item(self, key: str) -> Item | None:
         with self._store.lock:
             entry = self._lookup(key)
             return None if entry is None else entry.item
 
-    def _set(self, key: str, item: Item, ttl: float | None) -> None:
+    def set_item(self, key: str, item: Item, ttl: float | None) -> None:
         with self._store.lock:
             self._write(key, item, ttl)
 
-    def _add(self, key: str, item: Item, ttl: float | None) -> bool:
+    def add_item(self, key: str, item: Item, ttl: float | None) -> bool:
         with self._store.lock:
             if self._live(key) is not None:
                 return False
             self._write(key, item, ttl)
             return True
 
-    def _replace(self, key: str, item: Item, ttl: float | None) -> bool:
+    def replace_item(self, key: str, item: Item, ttl: float | None) -> bool:
         with self._store.lock:
             if self._live(key) is None:
                 return False
             self._write(key, item, ttl)
             return True
 
-    def _gets(self, key: str) -> tuple[Item, CasToken] | None:
+    def gets_item(self, key: str) -> tuple[Item, CasToken] | None:
         with self._store.lock:
             entry = self._lookup(key)
             return None if entry is None else (entry.item, entry.cas)
 
-    def _cas(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
+    def cas_item(self, key: str, item: Item, token: CasToken, ttl: float | None) -> bool:
         with self._store.lock:
             entry = self._live(key)
             if entry is None or entry.cas != token:
@@ -223,7 +240,7 @@ class MemoryBackend(Backend):
             self._write(key, item, ttl)
             return True
 
-    def _incr(self, key: str, delta: int, default: int | None) -> int | None:
+    def incr_item(self, key: str, delta: int, default: int | None) -> int | None:
         with self._store.lock:
             entry = self._live(key)
             if entry is None:
@@ -247,11 +264,11 @@ class MemoryBackend(Backend):
             self._store.entries.move_to_end(key)
             return value
 
-    def _delete(self, key: str) -> bool:
+    def delete_item(self, key: str) -> bool:
         with self._store.lock:
             return self._live(key) is not None and self._drop(key) is not None
 
-    def _touch(self, key: str, ttl: float | None) -> bool:
+    def touch_item(self, key: str, ttl: float | None) -> bool:
         with self._store.lock:
             entry = self._live(key)
             if entry is None:
@@ -262,7 +279,10 @@ class MemoryBackend(Backend):
                 entry.expires = None if ttl is None else self._clock() + ttl
             return True
 
-    def _clear(self) -> None:
+    def clear_items(self) -> None:
         with self._store.lock:
             self._store.entries.clear()
             self._store.bytes = 0
+
+
+__all__ = ["MemoryBackend"]

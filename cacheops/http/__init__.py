@@ -27,13 +27,17 @@ What every request gets:
 The modules: :mod:`~cacheops.http.options` (:class:`HTTPOptions`),
 :mod:`~cacheops.http.policy` (whether and when to retry),
 :mod:`~cacheops.http.mapping` (the one table of transport failures, and error statuses, to
-errors), :mod:`~cacheops.http.reply` (:class:`Reply`) and :mod:`~cacheops.http.client`
-(:class:`HTTPClient`, the sync transport over ``requests``).
+errors), :mod:`~cacheops.http.reply` (:class:`Reply`), :mod:`~cacheops.http.message`
+(the URL, headers, body and reply reading both transports share),
+:mod:`~cacheops.http.client` (:class:`HTTPClient`, the sync transport over ``requests``)
+and :mod:`~cacheops.http.aclient` (``AsyncHTTPClient``, the async transport over
+``httpx``, with the ``async`` extra; not imported here, so the sync side never needs it).
 """
 
 from __future__ import annotations
 
-from .client import HTTPClient, quote_segment
+from .client import HTTPClient
+from .message import quote_segment
 from .options import (
     DEFAULT_BACKOFF_FACTOR,
     DEFAULT_CONNECT_TIMEOUT,

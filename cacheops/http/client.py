@@ -8,7 +8,6 @@ again, so the retry rules live in one place whatever the transport.
 
 from __future__ import annotations
 
-import json as _json
 import os
 import random
 import threading
@@ -16,38 +15,28 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError
 
-from ..config import Server
-from ..errors import CacheError, ConfigurationError, ValueTooLarge
-from ..redact import redact
-from .mapping import Unframed, status_error, transport_error
+from .._version import __version__
+from ..errors import CacheError
+from .mapping import status_error, transport_error
+from .message import (
+    NO_BODY,
+    Root,
+    encode_body,
+    make_reply,
+    quote_segment,
+    request_headers,
+    require_framed,
+)
 from .options import HTTPOptions
 from .policy import IDEMPOTENT_METHODS, Outcome, next_wait, status_outcome
-from .reply import MESSAGE_LIMIT, ErrorHook, Reply
+from .reply import ErrorHook, Reply
 
 __all__ = ["HTTPClient", "quote_segment"]
-
-_NO_BODY: Any = object()
-
-
-def quote_segment(text: str) -> str:
-    """``text`` as one URL path segment: every character outside RFC 3986's unreserved set
-    is percent-encoded (UTF-8), so ``/``, ``?``, ``#``, ``%`` and ``+`` cannot change the
-    path and a space is ``%20``, never ``+``.
-
-    A segment that is exactly ``.`` or ``..`` is sent as ``%2E`` / ``%2E%2E``: as literal
-    dots it would be a dot-segment, which HTTP stacks (requests among them) resolve,
-    sending the request to the parent resource.
-    """
-    encoded = quote(text, safe="")
-    if encoded in (".", ".."):
-        return encoded.replace(".", "%2E")
-    return encoded
 
 
 class HTTPClient:
@@ -69,28 +58,12 @@ class HTTPClient:
         error_hook: ErrorHook | None = None,
     ) -> None:
         options = HTTPOptions() if options is None else options
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(f"{backend}: the base URL must be http(s)://host/...")
-        if (
-            parts.scheme == "http"
-            and not options.allow_insecure_http
-            and not Server(parts.hostname, parts.port or 80).is_loopback
-        ):
-            raise ConfigurationError(
-                f"{backend}: plain http:// would send the credentials in clear text to "
-                f"{parts.hostname}; use https://, or pass allow_insecure_http=True if this "
-                "network is trusted"
-            )
-        if parts.username or parts.password or parts.query:
-            raise ConfigurationError(f"{backend}: credentials go in the auth supplier, not the URL")
-        self.base_url = base_url.rstrip("/")
+        self.root = Root.parse(base_url, backend, options)
+        self.base_url = self.root.base_url
         self.backend = backend
         self.options = options
-        host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         #: ``host:port``, as errors name it.
-        self.server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.server = self.root.server
         self._supplier = auth
         self._error_hook = error_hook
         self._lock = threading.Lock()
@@ -106,8 +79,6 @@ class HTTPClient:
 
     @property
     def user_agent(self) -> str:
-        from .. import __version__
-
         return f"cacheops/{__version__} python-requests/{requests.__version__}"
 
     # -- session lifecycle
@@ -158,17 +129,14 @@ class HTTPClient:
 
     def url(self, path: str = "", params: Mapping[str, Any] | None = None) -> str:
         """The absolute URL of ``path`` (already encoded, see :func:`quote_segment`)."""
-        url = f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
-        if params:
-            url += "?" + urlencode(params, quote_via=quote)
-        return url
+        return self.root.url(path, params)
 
     def request(
         self,
         method: str,
         path: str = "",
         *,
-        json: Any = _NO_BODY,
+        json: Any = NO_BODY,
         params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
         allow: Collection[int] = (),
@@ -185,24 +153,11 @@ class HTTPClient:
             idempotent = method in IDEMPOTENT_METHODS
         url = self.url(path, params)
         session = self.session()
+        body = (
+            None if json is NO_BODY else encode_body(json, self.options, self.backend, self.server)
+        )
         headers = dict(session.headers)
-        body: bytes | None = None
-        if json is not _NO_BODY:
-            body = _json.dumps(
-                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode()
-            limit = self.options.max_body_size
-            if limit is not None and len(body) > limit:
-                raise ValueTooLarge(
-                    f"the request body would be {len(body)} bytes; the server takes at most "
-                    f"{limit}",
-                    backend=self.backend,
-                    server=self.server,
-                )
-            headers["Content-Type"] = "application/json"
-        credential = self._supplier() if self._supplier is not None else None
-        if credential:
-            headers["Authorization"] = credential
+        headers.update(request_headers(self.user_agent, self._supplier, body is not None))
 
         # Prepared by hand rather than by Session.prepare_request, which re-quotes the URL
         # (decoding %2E, then dropping dot-segments: the path is already exactly encoded),
@@ -220,7 +175,8 @@ class HTTPClient:
         if isinstance(exchanged, CacheError):
             raise exchanged  # out here, so that no requests exception is its __context__
 
-        reply = self._reply(*exchanged)
+        response, content = exchanged
+        reply = make_reply(response.status_code, response.headers, content, self._supplier)
         if reply.ok:
             return reply
         if self._error_hook is not None:
@@ -281,28 +237,6 @@ class HTTPClient:
                 return exchanged
             time.sleep(wait)
 
-    def _reply(self, response: requests.Response, content: bytes) -> Reply:
-        data: Any = None
-        text = ""
-        if content:
-            try:
-                # The standard json module keeps big integers exact (a cas beyond 2**53).
-                data = _json.loads(content)
-            except ValueError:
-                text = self._scrub(content.decode("utf-8", "replace")[: 4 * MESSAGE_LIMIT])
-        if (
-            response.status_code >= 300
-            and isinstance(data, dict)
-            and isinstance(data.get("msg"), str)
-        ):
-            data["msg"] = self._scrub(data["msg"])
-        return Reply(response.status_code, data, text, response.headers)
-
-    def _scrub(self, text: str) -> str:
-        """Mask the credential, should a server ever echo it back."""
-        value = self._supplier() if self._supplier is not None else None
-        return redact(text, [value.rpartition(" ")[2]] if value else [])
-
     def status_error(
         self, reply: Reply, method: str, path: str, *, idempotent: bool = True
     ) -> CacheError:
@@ -320,13 +254,8 @@ class HTTPClient:
 
 def _read_body(response: requests.Response, method: str) -> bytes:
     """The whole body of ``response``, or the transport error that stopped it."""
-    headers = response.headers
-    framed = "Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "")
-    # 1xx, 204 and 304 and any answer to HEAD have no body, so need no length.
-    bodiless = method == "HEAD" or response.status_code in (204, 304) or response.status_code < 200
     try:
-        if not (framed or bodiless):
-            raise Unframed("no Content-Length and no chunked encoding")
+        require_framed(method, response.status_code, response.headers)
         return response.content
     except BaseException:
         response.close()

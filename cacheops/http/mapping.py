@@ -1,6 +1,10 @@
 """What a failed request becomes: the one table of transport failures (the reading of the
 reply's body included) and the mapping of error statuses, to :mod:`cacheops.errors`.
 
+The table holds the failures of both transports: ``requests``/urllib3 (the sync client)
+and ``httpx``/httpcore (the async client, when the ``async`` extra is installed), each
+kind on the same outcome: never sent, or sent and so maybe applied.
+
 Every transport failure is described by one row of :data:`FAILURES`: which error, in what
 words, whether the request may have reached the server, and whether another attempt may
 help; the last two are what :mod:`cacheops.http.policy` decides on. The errors built here
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,15 +125,90 @@ FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
     ),
     (SSLError, Failure(BackendUnavailable, "TLS with {server} failed", True, False)),
 )
+
+
+def _httpx_failures() -> tuple[tuple[type[BaseException], Failure], ...]:
+    """httpx's kinds of failure, or none without httpx (the ``async`` extra)."""
+    try:
+        import httpx
+    except ImportError:
+        return ()
+    return (
+        (
+            httpx.UnsupportedProtocol,
+            Failure(ConfigurationError, "the URL is not valid", False, False),
+        ),
+        (
+            httpx.ProxyError,
+            Failure(BackendUnavailable, "cannot reach {server} through the proxy", False, True),
+        ),
+        # Before ConnectError, which is what a failed TLS handshake comes as.
+        (
+            ssl.SSLCertVerificationError,
+            Failure(
+                BackendUnavailable, "TLS with {server} failed: no valid certificate", False, False
+            ),
+        ),
+        (
+            httpx.ConnectError,
+            Failure(BackendUnavailable, "cannot connect to {server}", False, True),
+        ),
+        (
+            httpx.ConnectTimeout,
+            Failure(
+                BackendUnavailable,
+                "no connection to {server} within {connect_timeout:g} s",
+                False,
+                True,
+            ),
+        ),
+        (
+            httpx.PoolTimeout,
+            Failure(
+                BackendUnavailable,
+                "no free connection to {server} within {timeout:g} s (raise pool_size)",
+                False,
+                True,
+            ),
+        ),
+        (
+            httpx.ReadTimeout,
+            Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
+        ),
+        (
+            httpx.WriteTimeout,
+            Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
+        ),
+        (
+            httpx.RemoteProtocolError,
+            Failure(
+                BackendUnavailable,
+                "{server} closed the connection before the whole reply came",
+                True,
+                True,
+            ),
+        ),
+        (
+            httpx.DecodingError,
+            Failure(BackendUnavailable, "the reply from {server} could not be decoded", True, True),
+        ),
+    )
+
+
+FAILURES += _httpx_failures()
 OTHER_FAILURE = Failure(BackendUnavailable, "the connection to {server} failed", True, True)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """A requests exception and the urllib3/socket errors inside it, outermost first."""
+    """A requests (or httpx) exception and the urllib3 (httpcore) and socket errors inside
+    it, outermost first."""
     chain = [exc]
     for _ in range(8):
         seen = chain[-1]
-        if isinstance(seen, MaxRetryError) and seen.reason is not None:
+        if seen.__cause__ is not None and type(seen).__module__.startswith(("httpx", "httpcore")):
+            # httpx and httpcore wrap what they caught with ``raise ... from``.
+            chain.append(seen.__cause__)
+        elif isinstance(seen, MaxRetryError) and seen.reason is not None:
             chain.append(seen.reason)
         elif isinstance(seen, urllib3.exceptions.ProxyError):
             chain.append(seen.original_error)

@@ -4,3 +4,5 @@
 - :mod:`cacheops.testing.plugin`: pytest fixtures; enable with
   ``pytest_plugins = ["cacheops.testing.plugin"]`` in your ``conftest.py``.
 """
+
+__all__: list[str] = []

@@ -505,7 +505,7 @@ class BackendContract:
         # A payload with a forged signature, written below the serializer as an attacker
         # with write access to the cache would.
         payload = b"\x00" * 32 + b"cos\nsystem\n(S'echo pwned'\ntR."
-        signed._set(signed.make_key("forged"), (payload, FLAG_SIGNED_PICKLE), None)
+        signed.set_item(signed.make_key("forged"), (payload, FLAG_SIGNED_PICKLE), None)
         with pytest.raises(SerializationError):
             signed.get("forged")
 
@@ -535,7 +535,7 @@ class BackendContract:
         reader = make_backend(serializer="pickle", secret="s" * 32)
         if flags == FLAG_PICKLE:
             reader = make_backend(serializer="pickle")
-        reader._set(reader.make_key("bad"), (payload, flags), None)
+        reader.set_item(reader.make_key("bad"), (payload, flags), None)
         reader.put("good", "fine")
         with pytest.raises(SerializationError, match="under 'bad'"):
             reader.get("bad")
@@ -745,3 +745,14 @@ class BackendContract:
         info = backend.admin.info()
         assert info["backend"]
         assert "location" in info
+
+
+__all__ = [
+    "ADVERSARIAL_KEYS",
+    "BAD_KEYS",
+    "NON_PORTABLE_KEYS",
+    "VALUES",
+    "BackendContract",
+    "MakeBackend",
+    "Point",
+]

@@ -4,32 +4,9 @@ Why real processes and not mocks: the bugs that matter in a memcache client (a l
 never read back, a stale socket after a server restart, a dead node in a hash ring, a value
 just over the item size) only show up against the real wire protocol and a real server.
 
-The MemCachier-login trick
---------------------------
-MemCachier's ASCII-protocol login is the first command on each connection::
-
-    set <MEMCACHIER_USERNAME> 0 0 <len(password)>\\r\\n<password>\\r\\n   ->  STORED
-
-A stock memcached started with ``-Y AUTHFILE`` (file lines ``user:pass``, ASCII protocol only)
-also wants a ``set`` as the first command, but reads its payload as ``<user> <pass>`` and
-*ignores the key*. So if a client is configured with username ``alice`` and password
-``"alice secret"`` (the literal string, with the space), the login it sends for MemCachier::
-
-    set alice 0 0 12\\r\\nalice secret\\r\\n
-
-is exactly the login a real memcached accepts for the authfile line ``alice:secret``. That lets
-tests exercise per-connection login, re-login after a reconnect, bad credentials, several
-servers and failover against a real server. :meth:`MemcachedServer.memcachier_credentials` and
-:meth:`MemcachedServer.memcachier_url` hand out credentials in that shape.
-
-Limits of memcached 1.6.18's authfile, checked against the binary (it fails *silently* on
-each, so :class:`MemcachedServer` refuses them up front with :class:`ValueError`): at most 8
-entries (the 9th and later are ignored); a line of at most 254 bytes (longer lines are cut
-and the password never matches); no whitespace in user or password (the ``<user> <pass>``
-payload is tokenised on spaces); no ``:`` in the user; a non-empty password. The last line must
-end in a newline, or its final character is lost. A ``SIGHUP`` reload is applied on the
-server's next one-second clock tick, not at once, so :meth:`MemcachedServer.reload_auth`
-waits for it.
+:class:`MemcachedServer` runs one memcached (with users: memcached's ASCII authentication,
+reached with MemCachier's login format), :class:`MemcachedCluster` several.  What a raw
+socket says to them, the login included, is :mod:`cacheops.testing.memcached_wire`'s.
 """
 
 from __future__ import annotations
@@ -48,6 +25,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cacheops.testing.lifecycle import StartStop
+from cacheops.testing.memcached_wire import (
+    MemcachedError,
+    check_users,
+    login_payload,
+    request,
+)
 from cacheops.testing.net import free_port, wait_for_port
 
 __all__ = [
@@ -59,24 +42,13 @@ __all__ = [
 ]
 
 INSTALL_HINT = "install it: apt-get install -y memcached"
-MAX_USERS = 8
-"""memcached's authfile holds at most 8 entries and silently ignores the rest."""
-MAX_AUTH_LINE_BYTES = 254
-"""Longest ``user:pass`` line memcached 1.6.18 reads whole (it reads lines with a 256-byte
-``fgets`` buffer; a longer line is cut and its password never matches)."""
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 5.0
 RELOAD_TIMEOUT = 5.0
 _FRESH_PORT_ATTEMPTS = 5
-#: The first words of memcached's error replies.
-ERROR_PREFIXES = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR", b"BUSY")
 _FALLBACK_PATHS = ("/usr/bin/memcached", "/usr/local/bin/memcached")
-
-
-class MemcachedError(RuntimeError):
-    """A local memcached failed to start, or answered something unexpected."""
 
 
 class MemcachedNotInstalled(MemcachedError):
@@ -111,58 +83,6 @@ def _resolve_binary(binary: str | None) -> str:
     return resolved
 
 
-def _check_users(users: Mapping[str, str]) -> dict[str, str]:
-    """Copy ``users``, refusing what memcached's authfile would silently get wrong."""
-    if not users:
-        raise ValueError("users must name at least one user (or be None for no authentication)")
-    if len(users) > MAX_USERS:
-        raise ValueError(
-            f"memcached's authfile holds at most {MAX_USERS} users, got {len(users)}; "
-            "it would silently ignore the rest"
-        )
-    for user, password in users.items():
-        if not user or not password:
-            raise ValueError("user names and passwords must not be empty")
-        for what, text in (("user name", user), ("password", password)):
-            if any(ord(ch) <= 32 or ord(ch) == 127 for ch in text):
-                raise ValueError(
-                    f"{what} {text!r} contains whitespace or control characters; "
-                    "memcached's '<user> <pass>' login cannot carry them"
-                )
-        if ":" in user:
-            raise ValueError(f"user name {user!r} contains ':', the authfile separator")
-        line_bytes = len(f"{user}:{password}".encode())
-        if line_bytes > MAX_AUTH_LINE_BYTES:
-            raise ValueError(
-                f"'user:pass' for {user!r} is {line_bytes} bytes; memcached reads at most "
-                f"{MAX_AUTH_LINE_BYTES} and would never match a longer one"
-            )
-    return dict(users)
-
-
-def read_reply(sock: socket.socket, terminator: bytes = b"\r\n") -> bytes:
-    """Read until the reply ends with ``terminator`` or is an error line.
-
-    Error lines (``ERROR``, ``CLIENT_ERROR ...``, ``SERVER_ERROR ...``, ``BUSY ...``) end a
-    reply whatever terminator was expected, so a refused ``stats`` returns instead of hanging.
-    """
-    reply = b""
-    while not reply.endswith(terminator):
-        if reply.startswith(ERROR_PREFIXES) and reply.endswith(b"\r\n"):
-            break
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise MemcachedError(f"memcached closed the connection; reply so far: {reply[:200]!r}")
-        reply += chunk
-    return reply
-
-
-def _request(sock: socket.socket, payload: bytes, terminator: bytes = b"\r\n") -> bytes:
-    """Send ``payload`` and read its reply (see :func:`read_reply`)."""
-    sock.sendall(payload)
-    return read_reply(sock, terminator)
-
-
 def _pid_listens_on(pid: int, port: int) -> bool | None:
     """Whether process ``pid`` holds a socket listening on TCP ``port``; ``None`` without /proc.
 
@@ -189,12 +109,6 @@ def _pid_listens_on(pid: int, port: int) -> bool | None:
             if os.readlink(f"/proc/{pid}/fd/{fd}") in listening:
                 return True
     return False
-
-
-def login_payload(user: str, password: str) -> bytes:
-    """The MemCachier-shaped login a real memcached accepts: key ``user``, data ``user pass``."""
-    data = f"{user} {password}".encode()
-    return b"set %s 0 0 %d\r\n%s\r\n" % (user.encode(), len(data), data)
 
 
 _LIVE: set[MemcachedServer] = set()
@@ -243,7 +157,7 @@ class MemcachedServer(StartStop):
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         self._binary = _resolve_binary(binary)
-        self._users: dict[str, str] | None = None if users is None else _check_users(users)
+        self._users: dict[str, str] | None = None if users is None else check_users(users)
         self._memory_mb = memory_mb
         self._max_item_size = max_item_size
         self._host = host
@@ -333,7 +247,7 @@ class MemcachedServer(StartStop):
         probe login shows the new file is in force. The probes count in ``auth_cmds`` (and a
         probe with a removed password in ``auth_errors``).
         """
-        new = _check_users(users)
+        new = check_users(users)
         if self._users is None:
             raise MemcachedError("this server was started without users; SIGHUP cannot add auth")
         proc = self._require_running()
@@ -421,7 +335,7 @@ class MemcachedServer(StartStop):
     def stats(self) -> dict[str, str]:
         """memcached's ``stats``, read over a raw socket (logged in as the first user)."""
         with self._session() as sock:
-            reply = _request(sock, b"stats\r\n", b"END\r\n")
+            reply = request(sock, b"stats\r\n", b"END\r\n")
         if not reply.startswith((b"STAT ", b"END")):
             raise MemcachedError(f"unexpected reply to stats: {reply!r}")
         stats: dict[str, str] = {}
@@ -434,7 +348,7 @@ class MemcachedServer(StartStop):
     def flush_all(self) -> None:
         """Empty the cache, over a raw socket (logged in as the first user)."""
         with self._session() as sock:
-            reply = _request(sock, b"flush_all\r\n")
+            reply = request(sock, b"flush_all\r\n")
         if reply != b"OK\r\n":
             raise MemcachedError(f"unexpected reply to flush_all: {reply!r}")
 
@@ -561,7 +475,7 @@ class MemcachedServer(StartStop):
 
     def _try_login(self, user: str, password: str) -> bool:
         with self._connect() as sock:
-            return _request(sock, login_payload(user, password)) == b"STORED\r\n"
+            return request(sock, login_payload(user, password)) == b"STORED\r\n"
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[socket.socket]:
@@ -570,7 +484,7 @@ class MemcachedServer(StartStop):
         with self._connect() as sock:
             if self._users:
                 user, password = next(iter(self._users.items()))
-                reply = _request(sock, login_payload(user, password))
+                reply = request(sock, login_payload(user, password))
                 if reply != b"STORED\r\n":
                     raise MemcachedError(f"login as {user!r} refused: {reply!r}")
             yield sock

@@ -26,3 +26,6 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> bool:
         except OSError:
             time.sleep(0.02)
     return False
+
+
+__all__ = ["free_port", "wait_for_port"]

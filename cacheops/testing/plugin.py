@@ -138,3 +138,21 @@ def any_cache_url(request: pytest.FixtureRequest) -> str:
         return f"memory://test-{uuid.uuid4().hex}"
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
+
+
+__all__ = [
+    "AUTH_PASSWORD",
+    "AUTH_USER",
+    "LOCAL_BACKENDS",
+    "any_cache_url",
+    "ironcache_server",
+    "ironcache_url",
+    "memcached_auth_server",
+    "memcached_cluster",
+    "memcached_cluster_url",
+    "memcached_server",
+    "memcached_url",
+    "memcachier_api",
+    "memcachier_api_server",
+    "memcachier_url",
+]

@@ -8,3 +8,6 @@ class CacheopsConfig(AppConfig):
 
     name = "django_cacheops"
     verbose_name = "cacheops"
+
+
+__all__ = ["CacheopsConfig"]

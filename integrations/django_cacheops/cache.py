@@ -20,10 +20,13 @@ LocMemCache is, and memcached connections are not reopened for every request.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -39,15 +42,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 import cacheops
 from cacheops import (
+    AsyncBackend,
     Backend,
     CacheError,
     ConfigurationError,
     InvalidKey,
     KeyNotFound,
     NotNumeric,
+    NotSupported,
     SerializationError,
     ValueTooLarge,
 )
+from cacheops.rules import Plan, adrive, drive
 
 from .location import resolve
 
@@ -102,6 +108,28 @@ def _shared_backend(location: str | None, options: Mapping[str, Any]) -> Backend
     return backend
 
 
+# Async backends per event loop (their connections belong to it), then as _backends. Under
+# an ASGI server that is one per process; a loop that ends takes its backends with it.
+_loop_backends: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[Hashable, AsyncBackend | None]
+] = weakref.WeakKeyDictionary()
+
+
+def _loop_backend(location: str | None, options: Mapping[str, Any]) -> AsyncBackend | None:
+    """The running loop's async backend for ``location`` and ``options``; None when the
+    scheme has no async form."""
+    loop = asyncio.get_running_loop()
+    with _backends_lock:
+        backends = _loop_backends.setdefault(loop, {})
+    key = (location or _environment(), _freeze(dict(options)))
+    if key not in backends:
+        try:
+            backends[key] = cacheops.connect_async(location, **options)
+        except NotSupported:
+            backends[key] = None
+    return backends[key]
+
+
 class CacheopsCache(BaseCache):
     """Django's cache API over a cacheops backend.
 
@@ -117,7 +145,8 @@ class CacheopsCache(BaseCache):
         options = {**DEFAULT_OPTIONS, **(params.get("OPTIONS") or {})}
         try:
             # The URL may hold a password: it is never kept or shown.
-            self.backend: Backend = _shared_backend(resolve(location), options)
+            self._location, self._options = resolve(location), options
+            self.backend: Backend = _shared_backend(self._location, options)
         except ConfigurationError as exc:
             # The message names the problem and never holds a password or token.
             raise ImproperlyConfigured(f"CacheopsCache: {exc}") from None
@@ -149,80 +178,74 @@ class CacheopsCache(BaseCache):
 
     # -- the cache API ---------------------------------------------------------------
 
-    def add(
-        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
-    ) -> bool:
+    # Each operation is written once, as a plan (cacheops.rules) whose steps are calls of
+    # the backend's public methods: the sync API runs it on the sync backend, the async API
+    # awaits the same steps on the native async backend.
+
+    def _plan_add(self, key: Any, value: Any, timeout: Any, version: int | None) -> Plan[bool]:
         made = self.make_and_validate_key(key, version=version)
         try:
-            return self.backend.add(made, value, self.get_backend_timeout(timeout))
+            added: bool = yield "add", (made, value, self.get_backend_timeout(timeout))
+            return added
         except CacheError as exc:
             _reraise(exc)
 
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+    def _plan_get(self, key: Any, default: Any, version: int | None) -> Plan[Any]:
         made = self.make_and_validate_key(key, version=version)
         try:
-            return self.backend.get(made, default)
+            return (yield "get", (made, default))
         except SerializationError as exc:
             return self._unreadable(made, exc, default)
         except CacheError as exc:
             _reraise(exc)
 
-    def set(
-        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
-    ) -> None:
+    def _plan_set(self, key: Any, value: Any, timeout: Any, version: int | None) -> Plan[None]:
         made = self.make_and_validate_key(key, version=version)
         try:
-            self.backend.put(made, value, self.get_backend_timeout(timeout))
+            yield "put", (made, value, self.get_backend_timeout(timeout))
         except ValueTooLarge:
             # As with Django's memcached backends, a failed set leaves no stale value behind
             # (the cached_db session backend relies on it).
-            self.backend.delete(made)
+            yield "delete", (made,)
             raise
         except CacheError as exc:
             _reraise(exc)
 
-    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+    def _plan_call(self, method: str, key: Any, version: int | None, *args: Any) -> Plan[Any]:
+        """touch, delete: the backend's method on the made key, errors as Django's."""
         made = self.make_and_validate_key(key, version=version)
         try:
-            return self.backend.touch(made, self.get_backend_timeout(timeout))
+            return (yield method, (made, *args))
         except CacheError as exc:
             _reraise(exc)
 
-    def delete(self, key: Any, version: int | None = None) -> bool:
-        made = self.make_and_validate_key(key, version=version)
-        try:
-            return self.backend.delete(made)
-        except CacheError as exc:
-            _reraise(exc)
-
-    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+    def _plan_get_many(self, keys: Iterable[Any], version: int | None) -> Plan[dict[Any, Any]]:
         names = {self.make_and_validate_key(key, version=version): key for key in keys}
         if not names:
             return {}
         try:
-            found = self.backend.get_many(list(names))
+            found = yield "get_many", (list(names),)
         except SerializationError:
             # A value could not be read: read them one by one, the unreadable ones as misses.
             missing = object()
             found = {}
             for made, key in names.items():
-                value = self.get(key, missing, version=version)
+                value = yield from self._plan_get(key, missing, version)
                 if value is not missing:
                     found[made] = value
         except CacheError as exc:
             _reraise(exc)
         return {names[made]: value for made, value in found.items()}
 
-    def has_key(self, key: Any, version: int | None = None) -> bool:
+    def _plan_has_key(self, key: Any, version: int | None) -> Plan[bool]:
         missing = object()
-        return self.get(key, missing, version=version) is not missing
+        return (yield from self._plan_get(key, missing, version)) is not missing
 
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        """Add ``delta`` atomically on the server. ValueError when the key is missing, as
-        Django documents; TypeError when its value is not a number."""
+    def _plan_incr(self, key: Any, delta: int, version: int | None) -> Plan[int]:
         made = self.make_and_validate_key(key, version=version)
         try:
-            return self.backend.increment(made, delta, default=None)
+            value: int = yield "increment", (made, delta, None)
+            return value
         except KeyNotFound:
             raise ValueError(f"Key '{key}' not found") from None
         except NotNumeric as exc:
@@ -230,8 +253,107 @@ class CacheopsCache(BaseCache):
         except CacheError as exc:
             _reraise(exc)
 
+    def _plan_set_many(
+        self, data: Mapping[Any, Any], timeout: Any, version: int | None
+    ) -> Plan[list[Any]]:
+        names = {self.make_and_validate_key(key, version=version): key for key in data}
+        if not names:
+            return []
+        ttl = self.get_backend_timeout(timeout)
+        values = {made: data[key] for made, key in names.items()}
+        try:
+            failed = yield "put_many", (values, ttl)
+        except ValueTooLarge:
+            # One value is over the item size: store the others, report and clear that one.
+            failed = []
+            for made, value in values.items():
+                try:
+                    yield "put", (made, value, ttl)
+                except ValueTooLarge:
+                    yield "delete", (made,)
+                    failed.append(made)
+        except CacheError as exc:
+            _reraise(exc)
+        return [names[made] for made in failed]
+
+    def _plan_delete_many(self, keys: Iterable[Any], version: int | None) -> Plan[None]:
+        made = [self.make_and_validate_key(key, version=version) for key in keys]
+        if made:
+            try:
+                yield "delete_many", (made,)
+            except CacheError as exc:
+                _reraise(exc)
+
+    # -- the sync API ----------------------------------------------------------------
+
+    def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        return drive(self._plan_add(key, value, timeout, version), self.backend)
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        return drive(self._plan_get(key, default, version), self.backend)
+
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> None:
+        drive(self._plan_set(key, value, timeout, version), self.backend)
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        ttl = self.get_backend_timeout(timeout)
+        return bool(drive(self._plan_call("touch", key, version, ttl), self.backend))
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        return bool(drive(self._plan_call("delete", key, version), self.backend))
+
+    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        return drive(self._plan_get_many(keys, version), self.backend)
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        return drive(self._plan_has_key(key, version), self.backend)
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Add ``delta`` atomically on the server. ValueError when the key is missing, as
+        Django documents; TypeError when its value is not a number."""
+        return drive(self._plan_incr(key, delta, version), self.backend)
+
     def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         return self.incr(key, -delta, version=version)
+
+    def get_or_compute(
+        self,
+        key: Any,
+        compute: Callable[[], _T],
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+        *,
+        grace: float = 0.0,
+        beta: float = 1.0,
+        lock_ttl: float = 30.0,
+        wait: float | None = None,
+        fail_safe: bool = False,
+    ) -> _T:
+        """``get_or_set`` with stampede protection: ``compute()`` runs at most once per
+        expiry across threads and processes, stale values can be served while it runs, and
+        under ``fail_safe`` the last value is served when the cache or ``compute`` fails
+        (cacheops' ``Backend.get_or_compute``; see docs/stampede.md). ``timeout`` follows
+        Django's rules (None: forever; 0: do not cache, so ``compute`` runs every call).
+        ``get_or_set`` itself keeps Django's semantics."""
+        made = self.make_and_validate_key(key, version=version)
+        ttl = self.get_backend_timeout(timeout)
+        try:
+            return self.backend.get_or_compute(
+                made,
+                compute,
+                ttl,
+                grace=grace,
+                beta=beta,
+                lock_ttl=lock_ttl,
+                wait=wait,
+                fail_safe=fail_safe,
+            )
+        except CacheError as exc:
+            _reraise(exc)
 
     def set_many(
         self,
@@ -240,33 +362,10 @@ class CacheopsCache(BaseCache):
         version: int | None = None,
     ) -> list[Any]:
         """Store every pair; return the keys that could not be stored (and hold nothing)."""
-        names = {self.make_and_validate_key(key, version=version): key for key in data}
-        if not names:
-            return []
-        ttl = self.get_backend_timeout(timeout)
-        values = {made: data[key] for made, key in names.items()}
-        try:
-            failed = self.backend.put_many(values, ttl)
-        except ValueTooLarge:
-            # One value is over the item size: store the others, report and clear that one.
-            failed = []
-            for made, value in values.items():
-                try:
-                    self.backend.put(made, value, ttl)
-                except ValueTooLarge:
-                    self.backend.delete(made)
-                    failed.append(made)
-        except CacheError as exc:
-            _reraise(exc)
-        return [names[made] for made in failed]
+        return drive(self._plan_set_many(data, timeout, version), self.backend)
 
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        made = [self.make_and_validate_key(key, version=version) for key in keys]
-        if made:
-            try:
-                self.backend.delete_many(made)
-            except CacheError as exc:
-                _reraise(exc)
+        drive(self._plan_delete_many(keys, version), self.backend)
 
     def clear(self) -> None:
         """Remove every item in the cache (every prefix and version: the server has no
@@ -278,44 +377,78 @@ class CacheopsCache(BaseCache):
         next one (they are per thread and thread-safe), so there is nothing to do; call
         ``cache.backend.close()`` to really drop them."""
 
-    # -- async: one hop to a worker thread per call --------------------------------------
+    # -- the async API: the same plans on the native async backend -----------------------
     #
-    # BaseCache's defaults would run aget_many as one thread hop per key, and aincr as a
-    # get then a set (neither atomic nor keeping the ttl). The backend is thread-safe, so
-    # calls need not queue on Django's single thread-sensitive executor either.
+    # BaseCache's defaults would hop to a thread per call (per key for aget_many) and make
+    # aincr a get then a set. aget_or_set, aincr_version and adecr_version are BaseCache's:
+    # they are built on the methods here, so they are native too.
+
+    async def _arun(self, plan: Plan[_T]) -> _T:
+        backend = self.async_backend
+        if backend is None:  # no async form of this scheme: the same plan in a thread
+            return await sync_to_async(drive, thread_sensitive=False)(plan, self.backend)
+        return await adrive(plan, backend)
+
+    @property
+    def async_backend(self) -> AsyncBackend | None:
+        """The native async backend for this LOCATION and OPTIONS on the running event
+        loop (its connections belong to that loop), or None where the scheme has none."""
+        return _loop_backend(self._location, self._options)
 
     async def aadd(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
-        return await _in_thread(self.add, key, value, timeout, version)
+        return await self._arun(self._plan_add(key, value, timeout, version))
 
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
-        return await _in_thread(self.get, key, default, version)
+        return await self._arun(self._plan_get(key, default, version))
 
     async def aset(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> None:
-        await _in_thread(self.set, key, value, timeout, version)
+        await self._arun(self._plan_set(key, value, timeout, version))
 
     async def atouch(
         self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
-        return await _in_thread(self.touch, key, timeout, version)
+        ttl = self.get_backend_timeout(timeout)
+        return bool(await self._arun(self._plan_call("touch", key, version, ttl)))
 
     async def adelete(self, key: Any, version: int | None = None) -> bool:
-        return await _in_thread(self.delete, key, version)
+        return bool(await self._arun(self._plan_call("delete", key, version)))
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
-        return await _in_thread(self.get_many, list(keys), version)
+        return await self._arun(self._plan_get_many(keys, version))
 
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
-        return await _in_thread(self.has_key, key, version)
+        return await self._arun(self._plan_has_key(key, version))
 
     async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        return await _in_thread(self.incr, key, delta, version)
+        return await self._arun(self._plan_incr(key, delta, version))
 
     async def adecr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        return await _in_thread(self.decr, key, delta, version)
+        return await self.aincr(key, -delta, version=version)
+
+    async def aget_or_compute(
+        self,
+        key: Any,
+        compute: Callable[[], Any],
+        timeout: Any = DEFAULT_TIMEOUT,
+        version: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """:meth:`get_or_compute` on the event loop; ``compute`` may be an async function
+        (a plain one runs on the loop: wrap blocking work in ``asyncio.to_thread``)."""
+        backend = self.async_backend
+        if backend is None:
+            call = functools.partial(self.get_or_compute, **options)
+            return await sync_to_async(call, thread_sensitive=False)(key, compute, timeout, version)
+        made = self.make_and_validate_key(key, version=version)
+        ttl = self.get_backend_timeout(timeout)
+        try:
+            return await backend.get_or_compute(made, compute, ttl, **options)
+        except CacheError as exc:
+            _reraise(exc)
 
     async def aset_many(
         self,
@@ -323,19 +456,13 @@ class CacheopsCache(BaseCache):
         timeout: Any = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> list[Any]:
-        return await _in_thread(self.set_many, data, timeout, version)
+        return await self._arun(self._plan_set_many(data, timeout, version))
 
     async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        await _in_thread(self.delete_many, list(keys), version)
+        await self._arun(self._plan_delete_many(keys, version))
 
     async def aclear(self) -> None:
-        await _in_thread(self.clear)
-
-    async def aincr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        return await _in_thread(self.incr_version, key, delta, version)
-
-    async def adecr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        return await _in_thread(self.decr_version, key, delta, version)
+        await self._arun(_plan_clear())
 
     async def aclose(self, **kwargs: Any) -> None:
         self.close(**kwargs)
@@ -361,5 +488,8 @@ def _reraise(exc: CacheError) -> NoReturn:
     raise exc
 
 
-async def _in_thread(func: Callable[..., _T], *args: Any) -> _T:
-    return await sync_to_async(func, thread_sensitive=False)(*args)
+def _plan_clear() -> Plan[None]:
+    yield "clear", ()
+
+
+__all__ = ["DEFAULT_OPTIONS", "CacheopsCache"]

@@ -70,3 +70,6 @@ def _cluster(hosts: list[Any] | tuple[Any, ...]) -> str:
         except ConfigurationError as exc:
             raise ConfigurationError(f"LOCATION: {exc.message}") from None
     return "memcached://" + ",".join(str(server) for server in servers)
+
+
+__all__ = ["ENV_REFERENCE", "resolve"]

@@ -170,3 +170,6 @@ def stats_command(requested: tuple[str, ...]) -> None:
         with _reported("reading stats of", name):
             records.append(report.stats_record(name, backend.location, backend.admin.stats()))
     _emit(records, report.blocks(map(report.stats_text, records)))
+
+
+__all__ = ["cacheops_cli", "flush_command", "stats_command"]

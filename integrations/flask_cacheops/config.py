@@ -201,3 +201,6 @@ def build_backend(spec: CacheSpec) -> cacheops.Backend:
         return cacheops.connect(location, **spec.options)
     except cacheops.ConfigurationError as exc:
         raise cacheops.ConfigurationError(f"cache {spec.name!r}: {exc.message}") from None
+
+
+__all__ = ["DEFAULT_CACHE", "DEFAULT_TTL", "CacheSpec", "build_backend", "read_specs"]

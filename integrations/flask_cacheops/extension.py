@@ -9,15 +9,17 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from flask import Flask, Response, current_app, has_app_context, has_request_context
 from flask import request as flask_request
 from flask.typing import ResponseReturnValue
 
 import cacheops
+from cacheops import stampede
 from cacheops.admin.base import Admin
 from cacheops.backend import TTL
+from cacheops.keys import call_digest, memo_signature
 
 from . import keys, responses
 from .config import DEFAULT_CACHE, CacheSpec, build_backend, read_specs
@@ -32,7 +34,6 @@ ViewResult = ResponseReturnValue | Awaitable[ResponseReturnValue]
 #: The key under ``app.extensions``.
 EXTENSION_KEY = "cacheops"
 
-_MISSING: Any = object()
 _MEMO_ATTRIBUTE = "__cacheops_memoize__"
 
 
@@ -124,11 +125,7 @@ class _Memoized:
     def digest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """The digest of a call's arguments. Raises TypeError when they do not fit the
         signature, or when one cannot be part of a key."""
-        bound = self.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return keys.arguments_digest(
-            (name, value) for name, value in bound.arguments.items() if name not in self.ignore
-        )
+        return call_digest(self.signature, args, kwargs, self.ignore)
 
     def fits(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         try:
@@ -232,6 +229,11 @@ class Cacheops:
         query_string: bool = False,
         unless: Callable[[], bool] | None = None,
         cache: str = DEFAULT_CACHE,
+        grace: float = 0.0,
+        beta: float = 1.0,
+        lock_ttl: float = 30.0,
+        wait: float | None = None,
+        fail_safe: bool = False,
     ) -> Callable[[Callable[P, ViewResult]], Callable[P, Response]]:
         """Cache a view's response by request path (and, with ``query_string=True``, by its
         query string, parameters sorted by name).
@@ -241,7 +243,12 @@ class Cacheops:
         ``Vary`` and are not ``Cache-Control: private``/``no-store`` are stored; the hit
         is the same status, headers and body. ``unless()`` returning true bypasses the
         cache for that request. Place it below ``@app.route``.
+
+        Responses go through ``Backend.get_or_compute``: one request per expiry runs the
+        view while the others wait for its response or serve the stale one; ``grace``,
+        ``beta``, ``lock_ttl``, ``wait`` and ``fail_safe`` are its options (docs/stampede.md).
         """
+        options = stampede.Options(grace, beta, lock_ttl, wait, fail_safe)
 
         def decorator(view: Callable[P, ViewResult]) -> Callable[P, Response]:
             @functools.wraps(view)
@@ -258,22 +265,29 @@ class Cacheops:
                 backend = configured.backend
                 query = flask_request.args.items(multi=True) if query_string else None
                 key = keys.view_key(backend, key_prefix, flask_request.path, query)
-                stored = _read(backend, key)
-                if stored is not None:
+                made: list[Response] = []
+
+                def compute() -> Any:
+                    response = app.make_response(app.ensure_sync(view)(*args, **kwargs))
+                    made.append(response)
+                    reason = responses.not_storable(response)
+                    if reason is not None:
+                        log.debug("not caching %s: %s", key, reason)
+                        return stampede.Uncached(None)
+                    return responses.encode(response)
+
+                for _ in range(2):  # a value that is not a response is replaced once
+                    stored = stampede.get_or_compute(
+                        backend, key, compute, configured.ttl(ttl), options
+                    )
+                    if made:
+                        return made[-1]
                     hit = responses.decode(stored)
                     if hit is not None:
                         return hit
-                    log.warning("ignoring a cached value for %s that is not a response", key)
-                response = app.make_response(app.ensure_sync(view)(*args, **kwargs))
-                reason = responses.not_storable(response)
-                if reason is not None:
-                    log.debug("not caching %s: %s", key, reason)
-                    return response
-                try:
-                    backend.put(key, responses.encode(response), configured.ttl(ttl))
-                except cacheops.ValueTooLarge as exc:
-                    log.warning("not caching %s: %s", key, exc)
-                return response
+                    log.warning("replacing a cached value for %s that is not a response", key)
+                    backend.delete(key)
+                return app.make_response(app.ensure_sync(view)(*args, **kwargs))
 
             return cached_view
 
@@ -289,6 +303,11 @@ class Cacheops:
         name: str | None = None,
         ignore: Collection[str] = (),
         unless: Callable[[], bool] | None = None,
+        grace: float = 0.0,
+        beta: float = 1.0,
+        lock_ttl: float = 30.0,
+        wait: float | None = None,
+        fail_safe: bool = False,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Cache a function's results by its arguments.
 
@@ -299,21 +318,14 @@ class Cacheops:
         (``"self"`` for a method whose results do not depend on the instance).
         ``None`` results are cached too. Results go through the cache's serializer: with
         the default JSON serializer they must be JSON-like values (use
-        ``serializer="pickle"`` with a ``secret`` for other objects).
+        ``serializer="pickle"`` with a ``secret`` for other objects). Results go through
+        ``Backend.get_or_compute`` with ``grace``, ``beta``, ``lock_ttl``, ``wait`` and
+        ``fail_safe`` (docs/stampede.md).
         """
+        options = stampede.Options(grace, beta, lock_ttl, wait, fail_safe)
 
         def decorator(function: Callable[P, R]) -> Callable[P, R]:
-            if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
-                raise TypeError("memoize caches results of plain functions, not coroutines")
-            if inspect.isgeneratorfunction(function):
-                raise TypeError("memoize cannot cache a generator; return a list instead")
-            signature = inspect.signature(function)
-            unknown = set(ignore) - set(signature.parameters)
-            if unknown:
-                raise TypeError(
-                    f"memoize(ignore=...) names {', '.join(sorted(unknown))}, which "
-                    f"{function.__qualname__} does not take"
-                )
+            signature = memo_signature(function, ignore)
             spec = _Memoized(
                 function=function,
                 name=name or f"{function.__module__}.{function.__qualname__}",
@@ -334,15 +346,9 @@ class Cacheops:
                 backend = configured.backend
                 head = spec.head(backend)
                 key = keys.memo_key(head, spec.version(backend, head), digest)
-                found = _read(backend, key, _MISSING)
-                if found is not _MISSING:
-                    return cast(R, found)
-                result = function(*args, **kwargs)
-                try:
-                    backend.put(key, result, configured.ttl(ttl))
-                except cacheops.ValueTooLarge as exc:
-                    log.warning("not caching a result of %s: %s", spec.name, exc)
-                return result
+                return stampede.get_or_compute(
+                    backend, key, lambda: function(*args, **kwargs), configured.ttl(ttl), options
+                )
 
             setattr(memoized, _MEMO_ATTRIBUTE, spec)
             return memoized
@@ -373,3 +379,14 @@ class Cacheops:
             backend.increment(keys.version_key(head), 1, default=secrets.randbits(48))
             return
         backend.delete(self.memoize_key(function, *args, **kwargs))
+
+
+__all__ = [
+    "DEFAULT",
+    "EXTENSION_KEY",
+    "Cacheops",
+    "CacheopsState",
+    "ConfiguredCache",
+    "DefaultTTL",
+    "ViewResult",
+]

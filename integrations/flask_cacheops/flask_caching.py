@@ -155,3 +155,6 @@ class CacheopsCache(BaseCache):
 
     def dec(self, key: str, delta: int = 1) -> int | None:
         return self.backend.decrement(key, delta)
+
+
+__all__ = ["CacheopsCache"]

@@ -82,3 +82,6 @@ def not_storable(response: Response) -> str | None:
     if control.no_store or control.private:
         return "Cache-Control forbids it"
     return None
+
+
+__all__ = ["MAGIC", "decode", "encode", "not_storable"]

@@ -13,6 +13,7 @@ import pickle
 import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -608,16 +609,45 @@ def test_async_api(django_caches: Any) -> None:
     asyncio.run(scenario())
 
 
-def test_async_methods_are_one_call_to_the_sync_api() -> None:
+def test_async_methods_are_native() -> None:
     """BaseCache's aget_many is one thread hop per key and its aincr a get then a set;
-    CacheopsCache overrides every async method."""
+    CacheopsCache overrides every async method with one on the native async backend."""
     names = [n for n in vars(BaseCache) if n.startswith("a") and n[1:] in vars(BaseCache)]
-    # aget_or_set is left to BaseCache, which runs a callable default on the event loop's
-    # thread as Django documents; it is built from the overridden aget and aadd.
-    names.remove("aget_or_set")
-    assert len(names) >= 15
+    # Left to BaseCache, built from the overridden aget, aadd, aset and adelete: aget_or_set
+    # (which runs a callable default on the event loop's thread, as Django documents) and
+    # aincr_version/adecr_version.
+    for inherited in ("aget_or_set", "aincr_version", "adecr_version"):
+        names.remove(inherited)
+    assert len(names) >= 13
     for name in names:
         assert name in vars(CacheopsCache), name
+
+
+class _NoThreads(ThreadPoolExecutor):
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a thread hop")
+
+
+def test_async_methods_never_hop_to_a_thread() -> None:
+    cache = CacheopsCache("memory://no-hop", {})
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_default_executor(_NoThreads())
+        await cache.aset("k", 1)
+        assert await cache.aadd("k", 2) is False
+        assert await cache.aincr("k", 2) == 3
+        assert await cache.aget_many(["k", "x"]) == {"k": 3}
+        assert await cache.aset_many({"a": 1}) == []
+        assert await cache.aget_or_set("g", lambda: "made") == "made"
+        assert await cache.aincr_version("g") == 2
+        assert await cache.ahas_key("g", version=2) is True
+        assert await cache.atouch("g", 10, version=2) is True
+        await cache.adelete_many(["a"])
+        assert await cache.adelete("k") is True
+        await cache.aclear()
+        assert await cache.aget("g", version=2) is None
+
+    asyncio.run(scenario())
 
 
 def test_close_keeps_the_cache_usable(cache: BaseCache) -> None:
@@ -795,3 +825,77 @@ def test_an_unreadable_value_is_a_miss(memcached_server: Any, memcached_url: str
         assert cache.get_or_set("s", "recomputed") == "recomputed"
         cache.set("s", "rewritten")  # what the view's next write does
         assert cache.get("s") == "rewritten"
+
+
+# -- get_or_compute: get_or_set with stampede protection -----------------------------------
+
+
+def test_get_or_compute_runs_compute_once_for_many_threads(cache: BaseCache) -> None:
+    assert isinstance(cache, CacheopsCache)
+    calls: list[int] = []
+    start = threading.Barrier(8)
+
+    def compute() -> list[int]:
+        calls.append(1)
+        time.sleep(0.3)
+        return [len(calls)]
+
+    results: list[Any] = []
+
+    def worker() -> None:
+        start.wait()
+        results.append(cache.get_or_compute("hot", compute, 60))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [[1]] * 8
+    assert len(calls) == 1
+    assert cache.get("hot") == [1]  # Django's own get sees the value
+    assert cache.get("hot", version=2) is None
+
+
+def test_get_or_compute_follows_djangos_timeouts(cache: BaseCache) -> None:
+    assert isinstance(cache, CacheopsCache)
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert cache.get_or_compute("never", compute, timeout=0) == 1  # 0: do not cache
+    assert cache.get_or_compute("never", compute, timeout=0) == 2
+    assert cache.get("never") is None
+    assert cache.get_or_compute("forever", compute, timeout=None) == 3
+    assert cache.get_or_compute("forever", compute, timeout=None) == 3
+    with pytest.raises(InvalidCacheKey):
+        cache.get_or_compute("bad key", compute)
+
+
+def test_get_or_compute_serves_the_stale_value_under_fail_safe(
+    cache: BaseCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert isinstance(cache, CacheopsCache)
+    cache.get_or_compute("k", lambda: "last good", 0.3, grace=60, fail_safe=True)
+    time.sleep(0.5)
+
+    def broken() -> str:
+        raise RuntimeError("database down")
+
+    with caplog.at_level("WARNING", logger="cacheops"):
+        assert cache.get_or_compute("k", broken, 0.3, grace=60, fail_safe=True) == "last good"
+    assert "database down" in caplog.text
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("k", broken, 0.3, grace=60)
+
+
+def test_aget_or_compute(cache: BaseCache) -> None:
+    assert isinstance(cache, CacheopsCache)
+
+    async def main() -> None:
+        assert await cache.aget_or_compute("a", lambda: "computed", 60, grace=5) == "computed"
+        assert await cache.aget_or_compute("a", lambda: "again", 60) == "computed"
+
+    asyncio.run(main())

@@ -17,6 +17,7 @@ from django.utils.cache import get_cache_key
 from djcacheops_support import BACKEND, cache_settings
 
 from cacheops.testing.memcached import MemcachedServer
+from cacheops.testing.net import free_port, wait_for_port
 
 
 def test_cache_page_serves_the_cached_response(django_caches: Any) -> None:
@@ -67,6 +68,33 @@ def test_async_view(django_caches: Any) -> None:
 
     assert asyncio.run(visits()) == [b"1", b"2", b"3"]
     assert django_caches["default"].get("async-visits") == 3
+
+
+def test_async_view_under_an_asgi_server(django_caches: Any) -> None:
+    """uvicorn serves Django's ASGI application on loopback; concurrent requests each
+    count once (aincr is the server's atomic increment, awaited on the event loop)."""
+    uvicorn = pytest.importorskip("uvicorn")
+    httpx = pytest.importorskip("httpx")
+    from django.core.asgi import get_asgi_application
+
+    port = free_port()
+    config = uvicorn.Config(get_asgi_application(), host="127.0.0.1", port=port, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for_port("127.0.0.1", port)
+
+        async def visits() -> list[str]:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                replies = await asyncio.gather(*(client.get("/async/") for _ in range(20)))
+            return [reply.text for reply in replies]
+
+        assert sorted(asyncio.run(visits()), key=int) == [str(n) for n in range(1, 21)]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert django_caches["default"].get("async-visits") == 20
 
 
 def test_memory_is_one_store_per_process_like_locmem() -> None:

@@ -82,7 +82,7 @@ numbers), :mod:`.memcached_link` and :mod:`.observer` (the connections to memcac
 Choices where the documents are ambiguous are marked "Ambiguity" next to the code.
 """
 
-from cacheops.testing.http_server import Faults
+from cacheops.testing.faults import Faults
 
 from .documented import (
     DOCUMENTED_STATS,

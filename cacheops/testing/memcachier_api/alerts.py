@@ -139,3 +139,6 @@ def v2_config(state: CacheState, ctx: Ctx) -> Reply:
             raise Invalid(400, f"{what}: alert(s) {users} use it.")
         del state.configs[config_id]
     return Reply(204, NO_BODY)
+
+
+__all__ = ["v2_alert", "v2_alerts", "v2_config", "v2_configs"]

@@ -140,3 +140,17 @@ def v2_reset_stats(state: CacheState, ctx: Ctx) -> Reply:
 def v2_stats(state: CacheState, ctx: Ctx) -> Reply:
     raw = _on_memcached(state, AdminConnection.stats, Invalid(400, "Failed to get stats."))
     return Reply(200, documented(raw))
+
+
+__all__ = [
+    "v1_flush",
+    "v1_history",
+    "v1_stats",
+    "v2_enable_cache",
+    "v2_flush",
+    "v2_info",
+    "v2_reset_stats",
+    "v2_rotate_sso",
+    "v2_stats",
+    "v2_switch_cluster",
+]

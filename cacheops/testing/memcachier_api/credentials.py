@@ -224,3 +224,18 @@ def v2_credential(state: CacheState, ctx: Ctx) -> Reply:
 def v2_credential_primary(state: CacheState, ctx: Ctx) -> Reply:
     cred = _promote(state, ctx)
     return Reply(200, v2_cred(cred, state.cache_id))
+
+
+__all__ = [
+    "CAPABILITIES",
+    "authorize",
+    "authorize_login",
+    "v1_credential",
+    "v1_credential_primary",
+    "v1_credentials",
+    "v1_login",
+    "v2_cred",
+    "v2_credential",
+    "v2_credential_primary",
+    "v2_credentials",
+]

@@ -45,3 +45,12 @@ def v2_compound_stats(state: CacheState, ctx: Ctx) -> Reply:
     with state.lock:
         points = [(s.time, sum_stats(s.stats.values())) for s in state.samples]
     return Reply(200, [compound_table(points, start, end)])
+
+
+__all__ = [
+    "v2_compound_stats",
+    "v2_latency",
+    "v2_processed_stats",
+    "v2_processed_stats_per_server",
+    "window",
+]

@@ -192,3 +192,14 @@ def v2_prefix_popular_items(state: CacheState, ctx: Ctx) -> Reply:
     with state.lock:
         name = state.prefixes[pid]
     return Reply(200, _popular(state, name))
+
+
+__all__ = [
+    "v2_key_stats",
+    "v2_popular_items",
+    "v2_prefix",
+    "v2_prefix_popular_items",
+    "v2_prefix_stats",
+    "v2_prefixes",
+    "v2_recent_logs",
+]

@@ -14,7 +14,12 @@ import time
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from cacheops.testing.memcached import ERROR_PREFIXES, MemcachedError, login_payload, read_reply
+from cacheops.testing.memcached_wire import (
+    ERROR_PREFIXES,
+    MemcachedError,
+    login_payload,
+    read_reply,
+)
 
 ADMIN_TIMEOUT = 5.0
 
@@ -165,3 +170,6 @@ def _metadump_items(reply: bytes) -> list[tuple[str, int, int]]:
         except (KeyError, ValueError):
             continue
     return items
+
+
+__all__ = ["ADMIN_TIMEOUT", "AdminConnection", "Login", "open_connection", "parse_stats"]

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote
 
-from cacheops.testing.memcached import MemcachedError, read_reply
+from cacheops.testing.memcached_wire import MemcachedError, read_reply
 
 from .memcached_link import ADMIN_TIMEOUT, Login, open_connection
 
@@ -236,3 +236,6 @@ class Observer:
             self._on_event(outcome, key, command, status.upper(), size, logged)
         elif kind == "eviction":
             self._on_event("eviction", key, "EVICTION", "EVICTED", size, logged)
+
+
+__all__ = ["PENDING_GRACE", "SYNC_TIMEOUT", "Observer"]

@@ -126,3 +126,15 @@ def new_username(taken: set[str]) -> str:
         name = secrets.token_hex(3).upper()
         if not name.isdigit() and name not in taken:
             return name
+
+
+__all__ = [
+    "Cred",
+    "Credential",
+    "Event",
+    "PrefixCounts",
+    "PrefixSample",
+    "RecordedRequest",
+    "Sample",
+    "new_username",
+]

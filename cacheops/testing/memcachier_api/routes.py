@@ -166,3 +166,6 @@ def answer(
     reply.route = route.name
     reply.user = cred.username if cred is not None else None
     return reply, version
+
+
+__all__ = ["ROUTES", "Handler", "Route", "answer", "match_route", "normalise_path", "version_of"]

@@ -326,3 +326,26 @@ def latency_table(
             buckets.setdefault(math.floor(moment / step) * step, []).append(latency)
     values = [[rfc3339(bucket), round(sum(v) / len(v), 2)] for bucket, v in sorted(buckets.items())]
     return table("latency", ["duration"], values, {"server": server})
+
+
+__all__ = [
+    "DAY",
+    "POPULAR_LIMIT",
+    "PREFIX_DELIMITERS",
+    "PROCESSED_STAT_NAMES",
+    "Stats",
+    "compound_table",
+    "documented",
+    "granularity",
+    "key_prefix",
+    "latency_table",
+    "prefix_table",
+    "processed_names",
+    "processed_table",
+    "rfc3339",
+    "series",
+    "sum_stats",
+    "table",
+    "top",
+    "window",
+]

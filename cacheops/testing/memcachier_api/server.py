@@ -335,3 +335,6 @@ class _Handler(APIRequestHandler[MemCachierAPIServer, RecordedRequest]):
 
     def _version(self) -> str | None:
         return version_of(normalise_path(self.path.partition("?")[0]))
+
+
+__all__ = ["DEFAULT_CACHE_ID", "DEFAULT_SAMPLE_INTERVAL", "MemCachierAPIServer"]

@@ -15,7 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from cacheops.testing.memcached import MAX_USERS, MemcachedError, MemcachedServer
+from cacheops.testing.memcached import MemcachedError, MemcachedServer
+from cacheops.testing.memcached_wire import MAX_USERS
 
 from .documented import V1_FORBIDDEN, V2_NOT_ALLOWED_TO_MANAGE
 from .memcached_link import AdminConnection
@@ -286,3 +287,13 @@ class CacheState:
         ):
             return None
         return self.require_admin().metadump()
+
+
+__all__ = [
+    "CLUSTERS",
+    "MAX_EVENTS",
+    "MAX_SAMPLES",
+    "METADUMP_MAX_ITEMS",
+    "RECENT_LOG_LINES",
+    "CacheState",
+]

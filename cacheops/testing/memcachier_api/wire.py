@@ -4,14 +4,32 @@ the parsing of what a request carries (basic auth, JSON and form bodies, query v
 from __future__ import annotations
 
 import base64
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
+from cacheops.testing.http_server import RequestRejected as Invalid
+from cacheops.testing.http_server import is_int, json_object, parse_json
+
 from .records import Cred
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Ctx",
+    "Invalid",
+    "Reply",
+    "error",
+    "is_int",
+    "is_number",
+    "json_object",
+    "numeric_param",
+    "parse_basic",
+    "query_time",
+    "v1_body",
+    "v1_bool",
+]
 
 MAX_BODY_BYTES = 1_048_576
 
@@ -23,16 +41,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     route: str | None = None
-
-
-class Invalid(Exception):
-    """An answer with an error status, in the shape of the request's API version."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 @dataclass
@@ -85,30 +93,8 @@ def query_time(query: dict[str, list[str]], name: str, default: float) -> float:
     return moment.timestamp()
 
 
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def json_object(body: bytes, *, allow_empty: bool = False) -> dict[str, Any]:
-    if not body.strip():
-        if allow_empty:
-            return {}
-        raise Invalid(400, "Invalid JSON: a JSON object body is required.")
-    try:
-        doc = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise Invalid(400, f"Invalid JSON: {err}") from None
-    if not isinstance(doc, dict):
-        raise Invalid(400, "Invalid JSON: the body must be a JSON object.")
-    return doc
 
 
 def v1_body(body: bytes) -> dict[str, object]:
@@ -116,7 +102,7 @@ def v1_body(body: bytes) -> dict[str, object]:
         return {}
     text = body.decode("utf-8", errors="replace")
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = parse_json(text)
     except ValueError:
         return {k: v[-1] for k, v in parse_qs(text.strip(), keep_blank_values=True).items() if v}
     if not isinstance(doc, dict):

@@ -99,3 +99,6 @@ class Command(BaseCommand):
         with analytics_api(cache.backend) as api:
             rows = [c.public() for c in api.credentials()]
         self._emit(as_json, rows, report.credentials_text(rows))
+
+
+__all__ = ["Command"]
