@@ -21,14 +21,14 @@ import datetime
 import hashlib
 import logging
 import math
-import os
 import re
-import weakref
 from collections.abc import Generator, Iterable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
 from . import stampede as _stampede
+from ._fork import reset_in_child
 from .config import CacheConfig, coerce_options
+from .envelope import unwrap
 from .errors import (
     BackendUnavailable,
     ConfigurationError,
@@ -61,18 +61,6 @@ HASHED_KEY_MARK = "#h/"
 #: Printable ASCII without spaces: the characters of a key that is safe on every backend.
 PORTABLE_KEY = re.compile(r"[!-~]+")
 _MISSING: Any = object()
-
-# Every live cache, so a forked child can drop the sockets it inherited before using them.
-_live: weakref.WeakSet[CacheRules] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for cache in list(_live):
-        cache._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def drive(plan: Plan[_R], target: object) -> _R:
@@ -135,7 +123,7 @@ class CacheRules:
             key_prefix = ""
         if not isinstance(key_prefix, str):
             raise ConfigurationError(f"key_prefix must be a str, not {type(key_prefix).__name__}")
-        if key_prefix and not self._key_is_valid(key_prefix):
+        if key_prefix and not self.key_is_valid(key_prefix):
             raise ConfigurationError(
                 f"key_prefix {key_prefix!r} is not a valid key for {self.scheme}://"
             )
@@ -152,7 +140,7 @@ class CacheRules:
         )
         #: Counters (and fail-safe memory) of ``get_or_compute`` in this process.
         self.stampede = _stampede.Stampede()
-        _live.add(self)
+        reset_in_child(self)  # a forked child drops the sockets it inherited
 
     # -- construction ----------------------------------------------------------------
 
@@ -177,7 +165,7 @@ class CacheRules:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.location}>"
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         """Called in a forked child: drop (never close or reuse) inherited connections."""
 
     # -- keys (named hooks, as in Django's BaseCache) --------------------------------
@@ -186,14 +174,15 @@ class CacheRules:
         """The key as the server sees it: prefixed, then validated (or hashed)."""
         if type(key) is str and key:
             full = self.key_prefix + key
-            if self._key_is_valid(full):
+            if self.key_is_valid(full):
                 return full
         return self._invalid_key(key)
 
-    def _key_is_valid(self, key: str) -> bool:
+    def key_is_valid(self, key: str) -> bool:
         """The portable rule, safe on every backend and protocol: printable ASCII without
         spaces, at most ``max_key_length`` bytes. Code tested on memory:// therefore never
-        meets a key that memcached would refuse."""
+        meets a key that memcached would refuse. A backend whose server carries more
+        overrides this public hook (IronCache does)."""
         return len(key) <= self.max_key_length and PORTABLE_KEY.fullmatch(key) is not None
 
     def _invalid_key(self, key: object) -> str:
@@ -243,7 +232,7 @@ class CacheRules:
         """The stored value; a payload that does not decode is a SerializationError, never
         a raw codec error, so adapters can read it as a miss."""
         try:
-            return self.serializer.loads(*_stampede.unwrap(item))
+            return self.serializer.loads(*unwrap(item))
         except SerializationError as exc:
             raise SerializationError(
                 f"cannot read the value under {key!r}: {exc.message}", backend=self.scheme

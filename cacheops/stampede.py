@@ -25,19 +25,18 @@ import datetime
 import functools
 import logging
 import math
-import os
 import random
 import secrets
-import struct
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from . import keys
+from ._fork import reset_in_child
+from .envelope import Envelope, open_envelope, seal, unwrap
 from .errors import (
     BackendUnavailable,
     ConfigurationError,
@@ -45,11 +44,10 @@ from .errors import (
     SerializationError,
     ValueTooLarge,
 )
-from .serializers import FLAG_ENVELOPE
 
 if TYPE_CHECKING:
     from .backend import Backend
-    from .rules import TTL, CacheRules, Item, Plan
+    from .rules import TTL, CacheRules, Plan
 
 log = logging.getLogger("cacheops")
 
@@ -57,58 +55,16 @@ T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Format version, logical expiry (Unix time; inf: never stale), delta (s), inner flags.
-_HEADER = struct.Struct(">BddI")
-_FORMAT = 1
 #: Start of the key (before the backend's prefix) under which a key's lease is held.
 LEASE_MARK = "#lease/"
+#: Seconds between two fail-safe WARNING lines for one key (the counter counts every call).
+WARN_INTERVAL = 10.0
 #: How many last values per backend ``fail_safe`` keeps in process memory.
 FAIL_SAFE_ENTRIES = 1024
 # Poll for a lease holder's result: often at first (a fast compute), then every 50 ms.
 _POLL_FIRST, _POLL_MAX = 0.005, 0.05
 # The longest tail a memoized function's keys add to their head: ":" and a digest.
 _MEMO_TAIL = ":" + "0" * 32
-
-
-# -- the envelope --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """An item as get_or_compute stores it: the inner item and its timing."""
-
-    item: Item
-    expiry: float
-    delta: float
-
-
-def seal(item: Item, expiry: float, delta: float) -> Item:
-    """``item`` in an envelope with its logical ``expiry`` and compute time ``delta``."""
-    payload, flags = item
-    try:
-        header = _HEADER.pack(_FORMAT, expiry, delta, flags)
-    except struct.error:
-        raise SerializationError(f"flags {flags} do not fit a 32-bit memcached flag") from None
-    return header + payload, FLAG_ENVELOPE
-
-
-def open_envelope(item: Item) -> Envelope:
-    """``item`` as an envelope; a plain item (written by ``put``) never goes stale."""
-    payload, flags = item
-    if flags != FLAG_ENVELOPE:
-        return Envelope(item, math.inf, 0.0)
-    if len(payload) < _HEADER.size or payload[0] != _FORMAT:
-        raise SerializationError(
-            "the get_or_compute envelope has a header this version cannot read "
-            "(written by a newer cacheops?)"
-        )
-    _, expiry, delta, inner = _HEADER.unpack_from(payload)
-    return Envelope((payload[_HEADER.size :], inner), expiry, delta)
-
-
-def unwrap(item: Item) -> Item:
-    """The inner item of an envelope, or ``item`` itself."""
-    return item if item[1] != FLAG_ENVELOPE else open_envelope(item).item
 
 
 # -- options and counters ------------------------------------------------------------------
@@ -193,9 +149,10 @@ class Stampede:
         self._lock = threading.Lock()
         self._max_entries = max_entries
         self._last: OrderedDict[str, Envelope] = OrderedDict()
+        self._warned: dict[str, float] = {}
         for name in _COUNTERS:
             setattr(self, name, 0)
-        _every.add(self)
+        reset_in_child(self)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.as_dict().items())
@@ -216,24 +173,24 @@ class Stampede:
             while len(self._last) > self._max_entries:
                 self._last.popitem(last=False)
 
+    def should_warn(self, key: str) -> bool:
+        """True at most once per :data:`WARN_INTERVAL` seconds per key: a fail-safe key under
+        load would otherwise log on every call."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._warned.get(key, -math.inf) < WARN_INTERVAL:
+                return False
+            self._warned[key] = now
+            if len(self._warned) > self._max_entries:
+                self._warned.clear()
+            return True
+
     def recall(self, key: str) -> Envelope | None:
         with self._lock:
             return self._last.get(key)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         self._lock = threading.Lock()  # the parent's may have been held by another thread
-
-
-_every: weakref.WeakSet[Stampede] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for state in list(_every):
-        state._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @dataclass(frozen=True)
@@ -375,8 +332,14 @@ class _Call(Generic[T]):
         delta, beta = found.envelope.delta, self.options.beta
         if beta == 0 or delta <= 0 or math.isinf(found.expiry):
             return False
+        lead = delta * beta
+        if found.expiry - now > lead:
+            # XFetch's lead grows with the read rate (about lead * ln(reads per lead)): on
+            # a hot key it would reach the whole ttl and refresh it many times per ttl. Capped
+            # at one lead, a hot key is refreshed once per ttl, landing as the old expires.
+            return False
         # 1 - random() is in (0, 1]: log never sees 0.
-        return now - delta * beta * math.log(1.0 - random.random()) >= found.expiry
+        return now - lead * math.log(1.0 - random.random()) >= found.expiry
 
     # -- the three paths -----------------------------------------------------------------
 
@@ -428,7 +391,10 @@ class _Call(Generic[T]):
             last = self.last_value(found)
             if last is not None:
                 self.stats.count("fail_safe_served")
-                log.warning("cache unavailable, serving the last value of %r: %s", self.key, exc)
+                if self.stats.should_warn(self.final):
+                    log.warning(
+                        "cache unavailable, serving the last value of %r: %s", self.key, exc
+                    )
                 return last.value
         self.backend._outage(exc, None)
         return (yield from self.computed())
@@ -609,6 +575,7 @@ def memoize(
 __all__ = [
     "FAIL_SAFE_ENTRIES",
     "LEASE_MARK",
+    "WARN_INTERVAL",
     "Envelope",
     "Options",
     "Stampede",

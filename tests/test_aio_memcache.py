@@ -361,3 +361,138 @@ def test_admin_reports_each_server_and_flushes(memcached_cluster_url: str) -> No
         await cache.aclose()
 
     asyncio.run(main())
+
+
+# -- concurrent gets: one batch per server and turn of the loop --------------------------------
+
+
+def _delayed(server: MemcachedServer, delay: float, **options: Any) -> tuple[Any, DelayProxy]:
+    proxy = DelayProxy(server.address, delay)
+    return connect_async(f"memcached://127.0.0.1:{proxy.port}", **options), proxy
+
+
+def test_concurrent_gets_to_one_server_share_one_round_trip(
+    memcached_server: MemcachedServer,
+) -> None:
+    delay = 0.2
+    keys = [f"shared-trip:{i}" for i in range(50)]
+    cacheops.connect(memcached_server.url).put_many({k: k for k in keys})
+    # one connection, each request held 0.2 s: a get each would take 50 x 0.2 s
+    cache, proxy = _delayed(memcached_server, delay, pool_size=1)
+    try:
+
+        async def main() -> float:
+            await cache.get("warm-up")  # the connection opened
+            started = time.monotonic()
+            assert await asyncio.gather(*(cache.get(k) for k in keys)) == keys
+            return time.monotonic() - started
+
+        assert run(main()) < 3 * delay
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("where", ["memcached_url", "memcachier_url", "memcached_cluster_url"])
+def test_a_thousand_concurrent_gets_each_return_their_own_value(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(where)
+    # values holding the reply's own markers, long keys (batches cut by bytes as well as
+    # keys), a key asked for twice in one batch, and keys that are missing
+    stored = {
+        f"own:{i}:" + "k" * (i % 3) * 100: b"\r\nEND\r\nVALUE x 0 1\r\n" * (i % 4) + b"%d" % i
+        for i in range(0, 1000, 2)
+    }
+    asked = [f"own:{i}:" + "k" * (i % 3) * 100 for i in range(1000)] + ["own:0:"] * 3
+
+    async def main() -> None:
+        cache = connect_async(url)
+        assert await cache.put_many(stored) == []
+        found = await asyncio.gather(*(cache.get(k, "missing") for k in asked))
+        assert found == [stored.get(k, "missing") for k in asked]
+        await cache.aclose()
+
+    run(main())
+
+
+def test_a_caller_cancelled_while_waiting_leaves_the_batch_to_the_others(
+    memcached_server: MemcachedServer,
+) -> None:
+    keys = [f"cancelled:{i}" for i in range(5)]
+    cacheops.connect(memcached_server.url).put_many({k: k for k in keys})
+    cache, proxy = _delayed(memcached_server, 0.2, pool_size=1)
+    try:
+
+        async def main() -> None:
+            tasks = [asyncio.create_task(cache.get(k)) for k in keys]
+            await asyncio.sleep(0.05)  # the batch is sent and waits for its reply
+            tasks[2].cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert isinstance(results[2], asyncio.CancelledError)
+            assert [r for i, r in enumerate(results) if i != 2] == keys[:2] + keys[3:]
+            # the one connection went back to the pool whole: its next reply is its own
+            assert await cache.get(keys[2]) == keys[2]
+
+        run(main())
+    finally:
+        proxy.close()
+
+
+def test_a_failed_batch_raises_for_each_caller_its_own_error_or_misses() -> None:
+    url = f"memcached://127.0.0.1:{free_port()}"
+
+    async def main() -> None:
+        strict = connect_async(url, connect_timeout=0.5)
+        errors = await asyncio.gather(
+            *(strict.get(f"k{i}") for i in range(20)), return_exceptions=True
+        )
+        assert all(type(e) is cacheops.BackendUnavailable for e in errors)
+        assert len({id(e) for e in errors}) == 20  # one instance per caller
+        assert all(str(e) == str(errors[0]) and e.__cause__ is not None for e in errors)
+        lenient = connect_async(url, on_error="miss", connect_timeout=0.5)
+        assert await asyncio.gather(*(lenient.get(f"k{i}", i) for i in range(20))) == list(
+            range(20)
+        )
+
+    run(main())
+
+
+def test_a_timeout_applies_to_the_batch_once(memcached_server: MemcachedServer) -> None:
+    # breaker_window=0: every call reaches the slow server
+    cache, proxy = _delayed(memcached_server, 0.5, timeout=0.1, pool_size=1, breaker_window=0)
+    try:
+
+        async def main() -> float:
+            started = time.monotonic()
+            errors = await asyncio.gather(
+                *(cache.get(f"k{i}") for i in range(20)), return_exceptions=True
+            )
+            assert all(isinstance(e, cacheops.BackendUnavailable) for e in errors)
+            assert not any(isinstance(e, cacheops.UnknownOutcome) for e in errors)
+            return time.monotonic() - started
+
+        # one read timeout for all 20, not 20 one after the other on the one connection
+        assert run(main()) < 0.45
+    finally:
+        proxy.close()
+
+
+def test_a_dead_nodes_batch_fails_only_its_own_callers() -> None:
+    with MemcachedCluster(3) as cluster:
+        keys = [f"key{i}" for i in range(60)]
+        cacheops.connect(cluster.url).put_many({k: k for k in keys})
+        victim = cluster.servers[1]
+        on_victim = {k for k in keys if cacheops.connect(victim.url).get(k) is not None}
+        victim.kill()
+
+        async def main() -> None:
+            cache = connect_async(cluster.url, retry_attempts=5, breaker_window=60)
+            results = await asyncio.gather(*(cache.get(k) for k in keys), return_exceptions=True)
+            for key, result in zip(keys, results, strict=True):
+                if key in on_victim:
+                    assert isinstance(result, cacheops.BackendUnavailable), key
+                    assert victim.server in str(result)
+                else:
+                    assert result == key
+
+        run(main())

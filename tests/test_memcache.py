@@ -449,7 +449,9 @@ def test_admin_reports_each_server_and_the_aggregate(memcached_cluster_url: str)
     cache.get_many([f"k{i}" for i in range(40)])
     stats = cache.admin.stats()
     assert len(stats.servers) == 3
-    assert stats.items == 30
+    # Expired items (leases other tests released) count until memcached reclaims them.
+    assert stats.items is not None and stats.items >= 30
+    assert stats.items == sum(int(s.raw["curr_items"]) for s in stats.servers)
     assert stats.limit == 3 * 64 * 1024 * 1024
     assert stats.hits is not None and stats.hits >= 30
     cache.admin.reset_stats()  # type: ignore[attr-defined]
@@ -471,7 +473,8 @@ def test_repr_and_info_never_show_the_password(memcachier_url: str) -> None:
 # -- TLS -------------------------------------------------------------------------------------
 
 
-def test_tls(tmp_path: Path) -> None:
+def tls_server_args(tmp_path: Path) -> tuple[list[str], Path]:
+    """memcached's TLS arguments for a fresh self-signed certificate, and the certificate."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
@@ -495,7 +498,11 @@ def test_tls(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    args = ["-Z", "-o", f"ssl_chain_cert={cert},ssl_key={key}"]
+    return ["-Z", "-o", f"ssl_chain_cert={cert},ssl_key={key}"], cert
+
+
+def test_tls(tmp_path: Path) -> None:
+    args, cert = tls_server_args(tmp_path)
     with MemcachedServer(extra_args=args) as server:
         context = ssl.create_default_context(cafile=str(cert))
         cache = cacheops.connect(server.url, tls=context)
@@ -772,7 +779,7 @@ def test_a_hung_server_costs_one_timeout_per_breaker_window(
         first, *rest = [_timed(lambda: strict.get("k")) for _ in range(20)]
         misses = [_timed(lambda: lenient.get("k", "default")) for _ in range(20)]
         assert time.monotonic() - started < 1.5  # two timeouts, not forty
-        assert first[0] >= 0.5 and isinstance(first[1], cacheops.BackendUnavailable)
+        assert first[0] >= 0.5 and isinstance(first[1], cacheops.BackendUnavailable), first
         assert not _fails_fast(first[1], memcached_server.server)
         assert all(_fails_fast(o, memcached_server.server) and t < 0.1 for t, o in rest)
         assert [o for _, o in misses] == ["default"] * 20

@@ -114,6 +114,13 @@ def test_memcached_down_serves_the_last_value_under_fail_safe(
     assert backend.stampede.fail_safe_served == 1
     time.sleep(0.6)  # past its ttl, within its grace: still served
     assert backend.get_or_compute("k", _broken, 0.5, grace=60, fail_safe=True) == {"v": 1}
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cacheops"):
+        for _ in range(20):
+            assert backend.get_or_compute("k", _broken, 0.5, grace=60, fail_safe=True) == {"v": 1}
+    # One line per key per WARN_INTERVAL, not one per call; the counter counts every call.
+    assert "serving the last value" not in caplog.text
+    assert backend.stampede.fail_safe_served == 22
     with pytest.raises(cacheops.BackendUnavailable):
         backend.get_or_compute("k", _broken, 0.5, grace=60)
     with pytest.raises(cacheops.BackendUnavailable):  # nothing remembered for this key
@@ -177,3 +184,23 @@ def _recompute_slowly(url: str, computing: Any) -> None:  # pragma: no cover - i
         return "new"
 
     cacheops.connect(url).get_or_compute("k", compute, 60, grace=60)
+
+
+def test_early_recompute_starts_no_sooner_than_one_lead_before_expiry() -> None:
+    """XFetch's lead grows with the read rate; capped at ``delta * beta`` a hot key is
+    refreshed once per ttl. Uncapped, these 200 reads two leads before expiry would
+    recompute about 27 times (each with probability e**-2)."""
+    backend = cacheops.connect("memory://")
+
+    def compute() -> str:
+        time.sleep(0.1)  # delta of about 0.1 s; with beta=10 a lead of about 1 s
+        return "v"
+
+    backend.get_or_compute("hot", compute, 2, beta=10)
+    for _ in range(200):
+        assert backend.get_or_compute("hot", compute, 2, beta=10) == "v"
+    assert backend.stampede.early_recomputes == 0
+    time.sleep(1.95)  # inside the last lead: each read now recomputes with p near 1
+    for _ in range(20):
+        backend.get_or_compute("hot", compute, 2, beta=10)
+    assert backend.stampede.early_recomputes >= 1

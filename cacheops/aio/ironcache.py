@@ -1,4 +1,4 @@
-"""``ironcache://`` on asyncio: IronCache's REST API over ``httpx``.
+"""``ironcache://`` on asyncio: IronCache's REST API over HTTP/1.1 on asyncio streams.
 
 The same options, keys, values, requests, retries and errors as
 :class:`~cacheops.backends.ironcache.IronCacheBackend`: each operation is the same exchange
@@ -149,7 +149,7 @@ class AsyncIronCacheBackend(IronCacheRules, AsyncBackend):
         await self._http.aclose()
         await super().aclose()
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         # The parent's sockets are not ours (nor is its event loop).
         self._http.after_fork()
 

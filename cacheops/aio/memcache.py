@@ -9,7 +9,8 @@ found by an async one, and a failing server is handled alike.
 Each server has a bounded pool per event loop (:mod:`.memcache_pool`); every new connection
 logs in. A read whose connection was lost is retried once on a new one; a write whose
 reply was lost raises ``UnknownOutcome`` and is never resent. ``get_many`` asks the nodes
-of a cluster concurrently, and a failing node costs only its own keys.
+of a cluster concurrently, and a failing node costs only its own keys. Concurrent ``get``\\ s
+for one server go as one multi-key ``get`` (:mod:`.memcache_batch`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..config import Server
 from ..errors import BackendUnavailable, ConfigurationError
 from ..rules import CasToken, Item
 from .backend import AsyncAdmin, AsyncBackend
+from .memcache_batch import GetBatch
 from .memcache_pool import Connection, Pool
 
 _T = TypeVar("_T")
@@ -45,7 +47,7 @@ Command = Callable[[Connection], Awaitable[_T]]
 
 #: Failures of a connection that was in use: the server restarted, or the network broke.
 _LOST = (MemcacheUnexpectedCloseError, ConnectionResetError, BrokenPipeError)
-#: In a forked child, the pools of the parent (see ``_after_fork``).
+#: In a forked child, the pools of the parent (see ``after_fork``).
 _inherited: list[object] = []
 
 
@@ -65,8 +67,8 @@ class AsyncMemcacheBackend(MemcacheRules, AsyncBackend):
 
     # -- connections ---------------------------------------------------------------------
 
-    def _new_pool(self, server: Server) -> Pool:
-        return Pool(
+    def _new_pool(self, server: Server, loop: asyncio.AbstractEventLoop) -> Pool:
+        pool = Pool(
             server.host,
             server.port,
             size=self.pool_size,
@@ -77,6 +79,8 @@ class AsyncMemcacheBackend(MemcacheRules, AsyncBackend):
             username=self.username,
             password=self.password,
         )
+        pool.gets = GetBatch(loop, lambda names: self._fetch(pool, names))
+        return pool
 
     def _pools(self) -> dict[str, Pool]:
         """This event loop's pools, by server name (streams belong to the loop that made
@@ -84,7 +88,9 @@ class AsyncMemcacheBackend(MemcacheRules, AsyncBackend):
         loop = asyncio.get_running_loop()
         pools = self._by_loop.get(loop)
         if pools is None:
-            pools = self._by_loop[loop] = {node_name(s): self._new_pool(s) for s in self.servers}
+            pools = self._by_loop[loop] = {
+                node_name(s): self._new_pool(s, loop) for s in self.servers
+            }
         return pools
 
     def _pool(self, key: str) -> Pool:
@@ -112,7 +118,7 @@ class AsyncMemcacheBackend(MemcacheRules, AsyncBackend):
             pool.close()
         await super().aclose()
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         # The parent's streams are the parent's: never use or close them. Nor let them be
         # collected: a stream closed (by its __del__) leaves the loop's epoll, which the
         # child shares with the parent, so the parent would stop hearing from the socket.
@@ -147,8 +153,8 @@ class AsyncMemcacheBackend(MemcacheRules, AsyncBackend):
 
         return await self._call(self._pool(key), write, run)
 
-    async def _fetch(self, pool: Pool, keys: list[str]) -> Found:
-        data = b"get %s\r\n" % " ".join(keys).encode("ascii")
+    async def _fetch(self, pool: Pool, names: list[bytes]) -> Found:
+        data = b"get %s\r\n" % b" ".join(names)
         return await self._call(pool, False, lambda conn: conn.values(data))
 
     async def _each_node(
@@ -169,14 +175,16 @@ class AsyncMemcacheBackend(MemcacheRules, AsyncBackend):
     # -- hooks -----------------------------------------------------------------------------
 
     async def get_item(self, key: str) -> Item | None:
-        name = key.encode("ascii")
-        found = await self._call(self._pool(key), False, lambda c: c.values(b"get %s\r\n" % name))
-        return found.get(name)
+        # Joins the other gets for its server in this turn of the loop (.memcache_batch).
+        return await self._pool(key).gets.get(key.encode("ascii"))
 
     async def get_items(self, keys: list[str]) -> dict[str, Item]:
         batches = self._batches(keys)
         results = await asyncio.gather(
-            *(self._fetch(pool, pool_keys) for pool, pool_keys in batches.items()),
+            *(
+                self._fetch(pool, [k.encode("ascii") for k in pool_keys])
+                for pool, pool_keys in batches.items()
+            ),
             return_exceptions=True,
         )
         found: dict[str, Item] = {}

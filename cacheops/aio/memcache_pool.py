@@ -16,7 +16,7 @@ import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
@@ -29,6 +29,9 @@ from ..backends.memcache_proto import (
     scan_values,
 )
 from ..backends.memcache_rules import login_refused
+
+if TYPE_CHECKING:
+    from .memcache_batch import GetBatch
 
 _T = TypeVar("_T")
 _CHUNK = 65536
@@ -141,6 +144,8 @@ class Pool:
 
     #: Set by the backend's ``aclose()``: calls still running on it were cut off.
     retired = False
+    #: The gets waiting to be sent to this server together (set by the backend).
+    gets: GetBatch
 
     def __init__(
         self,

@@ -10,16 +10,9 @@ Keys and the cache name are percent-encoded as single path segments
 reach another path. IronCache carries any str key without control characters, up to 250
 characters.
 
-Values (the format other clients see, :mod:`~cacheops.backends.ironcache_values`; see also
-``docs/backends/ironcache.md``):
-
-- a ``str`` is stored as a JSON string, an ``int`` in the signed 64-bit range as a JSON
-  number: IronCache's native values, which every other client reads and IronCache's own
-  ``increment`` works on;
-- anything else (bytes, float, bool, None, list, dict, pickles, larger ints) is stored as
-  the string ``"cacheops:v1:<flags>:<base64 of the encoded payload>"``;
-- a ``str`` that itself starts with ``"cacheops:v1:"`` is stored in that same form (flags
-  16), so reading a value back is never ambiguous.
+Values are stored in the format other clients see, described once in
+:mod:`~cacheops.backends.ironcache_values` (and ``docs/backends/ironcache.md``): str and
+64-bit ints natively, anything else as a marked string.
 
 ``gets``/``cas`` use the item's ``cas``, kept as an exact Python int (it can be above
 2**53) and sent back unchanged. ``touch`` works: it re-puts the stored value with the new
@@ -170,7 +163,7 @@ class IronCacheBackend(IronCacheRules, Backend):
         self._http.close()
         super().close()
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         # The parent's worker threads do not exist here and its sockets are not ours.
         self._lock = threading.Lock()
         self._executor = None

@@ -195,7 +195,7 @@ class IronCacheRules(CacheRules):
 
     # -- keys
 
-    def _key_is_valid(self, key: str) -> bool:
+    def key_is_valid(self, key: str) -> bool:
         """Any str without control characters, up to 250 characters: percent-encoding
         carries everything else (spaces, ``/``, ``%``, non-ASCII) as its own item."""
         return len(key) <= self.max_key_length and _UNFIT_KEY_CHARS.search(key) is None

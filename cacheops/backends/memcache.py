@@ -313,7 +313,7 @@ class MemcacheBackend(MemcacheRules, Backend):
         self._local = threading.local()
         super().close()
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         # Forget the parent's clients, never use or shut them down: their connections are
         # the parent's. (Dropping them closes only this process's copies of the sockets.)
         self._clients = weakref.WeakSet()

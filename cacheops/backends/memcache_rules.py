@@ -161,7 +161,7 @@ class MemcacheRules(CacheRules):
         self.item_size = item_size
         if not servers:
             raise ConfigurationError("a memcached backend needs at least one server")
-        if username is not None and not self._key_is_valid(username):
+        if username is not None and not self.key_is_valid(username):
             raise ConfigurationError(
                 "the MemCachier username must be printable ASCII without spaces"
             )

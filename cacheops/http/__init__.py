@@ -30,8 +30,9 @@ The modules: :mod:`~cacheops.http.options` (:class:`HTTPOptions`),
 errors), :mod:`~cacheops.http.reply` (:class:`Reply`), :mod:`~cacheops.http.message`
 (the URL, headers, body and reply reading both transports share),
 :mod:`~cacheops.http.client` (:class:`HTTPClient`, the sync transport over ``requests``)
-and :mod:`~cacheops.http.aclient` (``AsyncHTTPClient``, the async transport over
-``httpx``, with the ``async`` extra; not imported here, so the sync side never needs it).
+and :mod:`~cacheops.http.aclient` (``AsyncHTTPClient``, the async transport: a pool of
+HTTP/1.1 connections on asyncio streams, :mod:`~cacheops.http.apool`, with ``h11`` from the
+``async`` extra; not imported here, so the sync side never needs it).
 """
 
 from __future__ import annotations

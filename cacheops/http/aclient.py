@@ -1,10 +1,11 @@
-"""The async transport: :class:`AsyncHTTPClient` over an ``httpx.AsyncClient``.
+"""The async transport: :class:`AsyncHTTPClient` over HTTP/1.1 on asyncio streams.
 
 The same requests, retries and errors as :class:`~cacheops.http.client.HTTPClient`: the
 URL, headers and body come from :mod:`cacheops.http.message`, whether and when to resend
 from :mod:`cacheops.http.policy`, and what a failure becomes from
-:mod:`cacheops.http.mapping`; only the sending is different. ``httpx`` comes with the
-``async`` extra (``pip install 'cacheops[async]'``).
+:mod:`cacheops.http.mapping`; only the sending is different: a keep-alive pool per event
+loop (:mod:`cacheops.http.apool`, on ``h11``, which comes with the ``async`` extra:
+``pip install 'cacheops[async]'``).
 """
 
 from __future__ import annotations
@@ -15,24 +16,27 @@ import random
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timezone
+from importlib import metadata
 from typing import Any
 
 from .._version import __version__
 from ..errors import CacheError, ConfigurationError
 
 try:
-    import httpx
-except ImportError:  # pragma: no cover - exercised in a subprocess without httpx
+    import h11  # noqa: F401 - only to tell the user early that it is missing
+except ImportError:  # pragma: no cover - exercised in a subprocess without h11
     raise ConfigurationError(
-        "the async HTTP client needs httpx: pip install 'cacheops[async]'"
+        "the async HTTP client needs h11: pip install 'cacheops[async]'"
     ) from None
 
-from .mapping import Unframed, status_error, transport_error
-from .message import NO_BODY, Root, encode_body, make_reply, request_headers, require_framed
+from .apool import Exchanged, Pool, refuse_proxy
+from .mapping import AsyncTransportError, Unframed, status_error, transport_error
+from .message import NO_BODY, Root, encode_body, make_reply, request_headers
 from .options import HTTPOptions
 from .policy import IDEMPOTENT_METHODS, Outcome, next_wait, status_outcome
 from .reply import ErrorHook, Reply
 
+_H11_VERSION = metadata.version("h11")
 __all__ = ["AsyncHTTPClient"]
 
 
@@ -40,8 +44,8 @@ class AsyncHTTPClient:
     """A JSON-over-HTTP client for one service root, on asyncio; fork-safe.
 
     Arguments as for :class:`~cacheops.http.HTTPClient`. Connections are pooled per event
-    loop (at most ``pool_size`` open; more requests at once wait for one, up to
-    ``timeout``), opened on first use and released by :meth:`aclose`.
+    loop (at most ``pool_size`` open, and as many requests in flight; more wait for a free
+    connection, up to ``timeout``), opened on first use and released by :meth:`aclose`.
     """
 
     def __init__(
@@ -60,12 +64,12 @@ class AsyncHTTPClient:
         self.options = options
         #: ``host:port``, as errors name it.
         self.server = self.root.server
+        refuse_proxy(self.base_url, backend)
         self._supplier = auth
         self._error_hook = error_hook
-        self._client: httpx.AsyncClient | None = None
-        self._slots: asyncio.Semaphore | None = None
-        # An httpx pool belongs to the loop its connections were opened on, and to the
-        # process: either changing means a new pool.
+        self._pool: Pool | None = None
+        # A pool belongs to the loop its connections were opened on, and to the process:
+        # either changing means a new pool.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
 
@@ -74,47 +78,32 @@ class AsyncHTTPClient:
 
     @property
     def user_agent(self) -> str:
-        return f"cacheops/{__version__} python-httpx/{httpx.__version__}"
+        return f"cacheops/{__version__} python-h11/{_H11_VERSION}"
 
-    def client(self) -> httpx.AsyncClient:
-        """This loop's and process's ``httpx.AsyncClient``, built on first use."""
+    def pool(self) -> Pool:
+        """This loop's and process's connection pool, built on first use."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._pid != os.getpid():
-            options = self.options
-            self._client = httpx.AsyncClient(
-                # TLS verification is httpx's default and there is no switch to turn it off.
-                timeout=httpx.Timeout(
-                    options.timeout, connect=options.connect_timeout, pool=options.timeout
-                ),
-                limits=httpx.Limits(
-                    max_connections=options.pool_size,
-                    max_keepalive_connections=options.pool_size,
-                ),
-                follow_redirects=False,
-            )
-            # Requests past the pool wait here rather than in httpcore's queue, whose every
-            # change re-checks each pooled connection (a poll per idle one): queued there,
-            # 100 concurrent requests cost twice the CPU each.
-            self._slots = asyncio.Semaphore(options.pool_size)
+        if self._pool is None or self._loop is not loop or self._pid != os.getpid():
+            self._pool = Pool(self.base_url, self.options)
             self._loop = loop
             self._pid = os.getpid()
-        return self._client
+        return self._pool
 
     async def aclose(self) -> None:
         """Close pooled connections; the next request opens new ones."""
-        client, self._client = self._client, None
-        if client is not None and self._pid == os.getpid():
+        pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():
             try:
                 running = asyncio.get_running_loop()
             except RuntimeError:
                 running = None
             if running is self._loop:
-                await client.aclose()
+                await pool.aclose()
         self._loop = None
 
     def after_fork(self) -> None:
         """In a forked child: forget (never close, never reuse) the parent's pool."""
-        self._client = None
+        self._pool = None
         self._loop = None
         self._pid = os.getpid()
 
@@ -139,13 +128,11 @@ class AsyncHTTPClient:
             None if json is NO_BODY else encode_body(json, self.options, self.backend, self.server)
         )
         headers = request_headers(self.user_agent, self._supplier, body is not None)
-        client = self.client()
-        request = client.build_request(
-            method, self.url(path, params), headers=headers, content=body
-        )
-        exchanged = await self._exchange(client, request, method, path, idempotent)
+        pool = self.pool()
+        target = pool.target(self.url(path, params))
+        exchanged = await self._exchange(pool, method, target, headers, body, path, idempotent)
         if isinstance(exchanged, CacheError):
-            raise exchanged  # out here, so that no httpx exception is its __context__
+            raise exchanged  # out here, so that no transport exception is its __context__
         status, reply_headers, content = exchanged
         reply = make_reply(status, reply_headers, content, self._supplier)
         if reply.ok:
@@ -168,24 +155,24 @@ class AsyncHTTPClient:
 
     async def _exchange(
         self,
-        client: httpx.AsyncClient,
-        request: httpx.Request,
+        pool: Pool,
         method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | None,
         path: str,
         idempotent: bool,
-    ) -> tuple[int, httpx.Headers, bytes] | CacheError:
-        """Send ``request`` and read its whole reply, as many times as the policy says."""
+    ) -> Exchanged | CacheError:
+        """Send the request and read its whole reply, as many times as the policy says."""
         deadline = time.monotonic() + self.options.retry_deadline
         attempts = 0
         while True:
             attempts += 1
-            exchanged: tuple[int, httpx.Headers, bytes] | CacheError
+            exchanged: Exchanged | CacheError
             outcome: Outcome | None
             try:
-                assert self._slots is not None  # made with the client
-                async with self._slots:
-                    exchanged = await _send(client, request, method)
-            except (httpx.RequestError, Unframed) as exc:
+                exchanged = await pool.send(method, target, headers, body)
+            except (AsyncTransportError, Unframed) as exc:
                 exchanged, failure = transport_error(
                     exc,
                     method,
@@ -212,18 +199,3 @@ class AsyncHTTPClient:
             if wait is None:
                 return exchanged
             await asyncio.sleep(wait)
-
-
-async def _send(
-    client: httpx.AsyncClient, request: httpx.Request, method: str
-) -> tuple[int, httpx.Headers, bytes]:
-    """One attempt: the status, headers and whole body. The body is read here, under the
-    same failure table; a reply cut off (or a task cancelled) mid-body closes its
-    connection rather than returning it to the pool with an unread rest."""
-    response = await client.send(request, stream=True)
-    try:
-        require_framed(method, response.status_code, response.headers)
-        content = await response.aread()
-    finally:
-        await response.aclose()
-    return response.status_code, response.headers, content

@@ -2,8 +2,8 @@
 reply's body included) and the mapping of error statuses, to :mod:`cacheops.errors`.
 
 The table holds the failures of both transports: ``requests``/urllib3 (the sync client)
-and ``httpx``/httpcore (the async client, when the ``async`` extra is installed), each
-kind on the same outcome: never sent, or sent and so maybe applied.
+and the kinds below that :mod:`cacheops.http.apool` (the async client's h11 pool) raises,
+each kind on the same outcome: never sent, or sent and so maybe applied.
 
 Every transport failure is described by one row of :data:`FAILURES`: which error, in what
 words, whether the request may have reached the server, and whether another attempt may
@@ -47,7 +47,14 @@ from .reply import MESSAGE_LIMIT, Reply
 
 __all__ = [
     "FAILURES",
+    "AsyncTransportError",
+    "ConnectFailed",
+    "ConnectTimedOut",
+    "ConnectionLost",
     "Failure",
+    "InvalidRequest",
+    "PoolTimedOut",
+    "ReplyTimedOut",
     "Unframed",
     "status_error",
     "transport_error",
@@ -57,6 +64,35 @@ __all__ = [
 class Unframed(ProtocolError):
     """A reply whose headers give no length: its end is wherever the connection closed,
     so a reply cut inside its header block (or its body) would read as complete."""
+
+
+class AsyncTransportError(Exception):
+    """A failure of the async transport (:mod:`cacheops.http.apool`). Never holds the
+    request or its headers; the socket or h11 error, if any, is its ``__cause__``."""
+
+
+class InvalidRequest(AsyncTransportError):
+    """A header h11 refuses (its own words are dropped: they may quote the credential)."""
+
+
+class ConnectFailed(AsyncTransportError):
+    """No connection (refused, unreachable, no such host, TLS handshake failed)."""
+
+
+class ConnectTimedOut(AsyncTransportError):
+    """No connection within ``connect_timeout``."""
+
+
+class PoolTimedOut(AsyncTransportError):
+    """No free connection within ``timeout``: the request was never sent."""
+
+
+class ReplyTimedOut(AsyncTransportError):
+    """The request was sent, and no whole reply came within ``timeout``."""
+
+
+class ConnectionLost(AsyncTransportError):
+    """The connection closed or broke after the request was (maybe) sent."""
 
 
 @dataclass(frozen=True)
@@ -127,86 +163,58 @@ FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
 )
 
 
-def _httpx_failures() -> tuple[tuple[type[BaseException], Failure], ...]:
-    """httpx's kinds of failure, or none without httpx (the ``async`` extra)."""
-    try:
-        import httpx
-    except ImportError:
-        return ()
-    return (
-        (
-            httpx.UnsupportedProtocol,
-            Failure(ConfigurationError, "the URL is not valid", False, False),
+# The async transport's kinds (cacheops.http.apool).
+FAILURES += (
+    (InvalidRequest, Failure(ConfigurationError, "a header is not valid", False, False)),
+    # Before ConnectFailed, which is what a failed TLS handshake comes as.
+    (
+        ssl.SSLCertVerificationError,
+        Failure(BackendUnavailable, "TLS with {server} failed: no valid certificate", False, False),
+    ),
+    (ConnectFailed, Failure(BackendUnavailable, "cannot connect to {server}", False, True)),
+    (
+        ConnectTimedOut,
+        Failure(
+            BackendUnavailable,
+            "no connection to {server} within {connect_timeout:g} s",
+            False,
+            True,
         ),
-        (
-            httpx.ProxyError,
-            Failure(BackendUnavailable, "cannot reach {server} through the proxy", False, True),
+    ),
+    (
+        PoolTimedOut,
+        Failure(
+            BackendUnavailable,
+            "no free connection to {server} within {timeout:g} s (raise pool_size)",
+            False,
+            True,
         ),
-        # Before ConnectError, which is what a failed TLS handshake comes as.
-        (
-            ssl.SSLCertVerificationError,
-            Failure(
-                BackendUnavailable, "TLS with {server} failed: no valid certificate", False, False
-            ),
+    ),
+    (
+        ReplyTimedOut,
+        Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
+    ),
+    (
+        ConnectionLost,
+        Failure(
+            BackendUnavailable,
+            "{server} closed the connection before the whole reply came",
+            True,
+            True,
         ),
-        (
-            httpx.ConnectError,
-            Failure(BackendUnavailable, "cannot connect to {server}", False, True),
-        ),
-        (
-            httpx.ConnectTimeout,
-            Failure(
-                BackendUnavailable,
-                "no connection to {server} within {connect_timeout:g} s",
-                False,
-                True,
-            ),
-        ),
-        (
-            httpx.PoolTimeout,
-            Failure(
-                BackendUnavailable,
-                "no free connection to {server} within {timeout:g} s (raise pool_size)",
-                False,
-                True,
-            ),
-        ),
-        (
-            httpx.ReadTimeout,
-            Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
-        ),
-        (
-            httpx.WriteTimeout,
-            Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
-        ),
-        (
-            httpx.RemoteProtocolError,
-            Failure(
-                BackendUnavailable,
-                "{server} closed the connection before the whole reply came",
-                True,
-                True,
-            ),
-        ),
-        (
-            httpx.DecodingError,
-            Failure(BackendUnavailable, "the reply from {server} could not be decoded", True, True),
-        ),
-    )
-
-
-FAILURES += _httpx_failures()
+    ),
+)
 OTHER_FAILURE = Failure(BackendUnavailable, "the connection to {server} failed", True, True)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """A requests (or httpx) exception and the urllib3 (httpcore) and socket errors inside
-    it, outermost first."""
+    """A requests (or async transport) exception and the urllib3 (socket, h11) errors
+    inside it, outermost first."""
     chain = [exc]
     for _ in range(8):
         seen = chain[-1]
-        if seen.__cause__ is not None and type(seen).__module__.startswith(("httpx", "httpcore")):
-            # httpx and httpcore wrap what they caught with ``raise ... from``.
+        if seen.__cause__ is not None and isinstance(seen, AsyncTransportError):
+            # The async transport wraps what it caught with ``raise ... from``.
             chain.append(seen.__cause__)
         elif isinstance(seen, MaxRetryError) and seen.reason is not None:
             chain.append(seen.reason)

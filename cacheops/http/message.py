@@ -1,7 +1,7 @@
 """What a request and its reply are, whatever sends them: the checks on the service's root,
 the URL, the JSON body and its size, the headers, and the reading of the reply. Pure
 functions shared by :class:`~cacheops.http.client.HTTPClient` (``requests``) and
-:class:`~cacheops.http.aclient.AsyncHTTPClient` (``httpx``), so both send the same bytes
+:class:`~cacheops.http.aclient.AsyncHTTPClient` (``h11``), so both send the same bytes
 and read replies the same way.
 """
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import os
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from .._fork import reset_in_child
 from ..aio.backend import AsyncBackend
 
 _T = TypeVar("_T")
@@ -30,7 +29,7 @@ class LoopThread:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        _threads.add(self)
+        reset_in_child(self)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -51,21 +50,10 @@ class LoopThread:
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         self._lock = threading.Lock()
         self._loop = None
 
-
-_threads: weakref.WeakSet[LoopThread] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for thread in list(_threads):
-        thread._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 #: The loop every facade uses unless given another: async backends stay on one loop.
 shared_loop = LoopThread()
