@@ -767,9 +767,17 @@ def _fails_fast(outcome: object, server: str) -> bool:
     )
 
 
+@pytest.fixture
+def own_memcached() -> Iterator[MemcachedServer]:
+    """A memcached of the test's own, to freeze: nothing another test did can reach it."""
+    with MemcachedServer() as server:
+        yield server
+
+
 def test_a_hung_server_costs_one_timeout_per_breaker_window(
-    memcached_server: MemcachedServer,
+    own_memcached: MemcachedServer,
 ) -> None:
+    memcached_server = own_memcached
     url = f"{memcached_server.url}?timeout=0.5&breaker_window=1.5"
     strict, lenient = cacheops.connect(url), cacheops.connect(url, on_error="miss")
     strict.put("k", "v")
