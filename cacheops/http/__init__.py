@@ -29,6 +29,8 @@ The modules: :mod:`~cacheops.http.options` (:class:`HTTPOptions`),
 :mod:`~cacheops.http.mapping` (the one table of transport failures, and error statuses, to
 errors), :mod:`~cacheops.http.reply` (:class:`Reply`), :mod:`~cacheops.http.message`
 (the URL, headers, body and reply reading both transports share),
+:mod:`~cacheops.http.base` (the client both transports build on: the request, the retry
+loop's bookkeeping, what a reply or a failure becomes),
 :mod:`~cacheops.http.client` (:class:`HTTPClient`, the sync transport over ``requests``)
 and :mod:`~cacheops.http.aclient` (``AsyncHTTPClient``, the async transport: a pool of
 HTTP/1.1 connections on asyncio streams, :mod:`~cacheops.http.apool`, with ``h11`` from the

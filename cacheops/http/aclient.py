@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import time
 from collections.abc import Callable, Collection
-from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
@@ -30,17 +27,17 @@ except ImportError:  # pragma: no cover - exercised in a subprocess without h11
     ) from None
 
 from .apool import Exchanged, Pool, refuse_proxy
-from .mapping import AsyncTransportError, Unframed, status_error, transport_error
-from .message import NO_BODY, Root, encode_body, make_reply, request_headers
+from .base import ClientBase, Request
+from .mapping import AsyncTransportError, Unframed
+from .message import NO_BODY
 from .options import HTTPOptions
-from .policy import IDEMPOTENT_METHODS, Outcome, next_wait, status_outcome
 from .reply import ErrorHook, Reply
 
 _H11_VERSION = metadata.version("h11")
 __all__ = ["AsyncHTTPClient"]
 
 
-class AsyncHTTPClient:
+class AsyncHTTPClient(ClientBase):
     """A JSON-over-HTTP client for one service root, on asyncio; fork-safe.
 
     Arguments as for :class:`~cacheops.http.HTTPClient`. Connections are pooled per event
@@ -57,24 +54,15 @@ class AsyncHTTPClient:
         options: HTTPOptions | None = None,
         error_hook: ErrorHook | None = None,
     ) -> None:
-        options = HTTPOptions() if options is None else options
-        self.root = Root.parse(base_url, backend, options)
-        self.base_url = self.root.base_url
-        self.backend = backend
-        self.options = options
-        #: ``host:port``, as errors name it.
-        self.server = self.root.server
+        super().__init__(
+            base_url, backend=backend, auth=auth, options=options, error_hook=error_hook
+        )
         refuse_proxy(self.base_url, backend)
-        self._supplier = auth
-        self._error_hook = error_hook
         self._pool: Pool | None = None
         # A pool belongs to the loop its connections were opened on, and to the process:
         # either changing means a new pool.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
-
-    def __repr__(self) -> str:
-        return f"<AsyncHTTPClient {self.base_url}>"
 
     @property
     def user_agent(self) -> str:
@@ -107,9 +95,6 @@ class AsyncHTTPClient:
         self._loop = None
         self._pid = os.getpid()
 
-    def url(self, path: str = "", params: Any = None) -> str:
-        return self.root.url(path, params)
-
     async def request(
         self,
         method: str,
@@ -121,81 +106,27 @@ class AsyncHTTPClient:
         allow: Collection[int] = (),
     ) -> Reply:
         """As :meth:`HTTPClient.request <cacheops.http.HTTPClient.request>`."""
-        method = method.upper()
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
-        body = (
-            None if json is NO_BODY else encode_body(json, self.options, self.backend, self.server)
-        )
-        headers = request_headers(self.user_agent, self._supplier, body is not None)
+        request = self.build(method, path, json=json, params=params, idempotent=idempotent)
         pool = self.pool()
-        target = pool.target(self.url(path, params))
-        exchanged = await self._exchange(pool, method, target, headers, body, path, idempotent)
+        exchanged = await self._exchange(pool, request)
         if isinstance(exchanged, CacheError):
             raise exchanged  # out here, so that no transport exception is its __context__
-        status, reply_headers, content = exchanged
-        reply = make_reply(status, reply_headers, content, self._supplier)
-        if reply.ok:
-            return reply
-        if self._error_hook is not None:
-            error = self._error_hook(reply, method, path)
-            if error is not None:
-                raise error
-        if reply.status in allow:
-            return reply
-        raise status_error(
-            reply,
-            method,
-            path,
-            idempotent=idempotent,
-            backend=self.backend,
-            server=self.server,
-            options=self.options,
-        )
+        status, headers, content = exchanged
+        return self.finish(request, status, headers, content, allow)
 
-    async def _exchange(
-        self,
-        pool: Pool,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        body: bytes | None,
-        path: str,
-        idempotent: bool,
-    ) -> Exchanged | CacheError:
+    async def _exchange(self, pool: Pool, request: Request) -> Exchanged | CacheError:
         """Send the request and read its whole reply, as many times as the policy says."""
-        deadline = time.monotonic() + self.options.retry_deadline
-        attempts = 0
+        target = pool.target(request.url)
+        retrying = self.retrying(request)
         while True:
-            attempts += 1
             exchanged: Exchanged | CacheError
-            outcome: Outcome | None
             try:
-                exchanged = await pool.send(method, target, headers, body)
+                exchanged = await pool.send(request.method, target, request.headers, request.body)
             except (AsyncTransportError, Unframed) as exc:
-                exchanged, failure = transport_error(
-                    exc,
-                    method,
-                    path,
-                    idempotent=idempotent,
-                    backend=self.backend,
-                    server=self.server,
-                    options=self.options,
-                )
-                outcome = failure.outcome
+                exchanged, outcome = self.failed(request, exc)
             else:
-                outcome = status_outcome(exchanged[0], exchanged[1].get("Retry-After"))
-            if outcome is None:
-                return exchanged
-            wait = next_wait(
-                self.options,
-                outcome,
-                attempts=attempts,
-                idempotent=idempotent,
-                time_left=deadline - time.monotonic(),
-                now=datetime.now(timezone.utc),
-                jitter=random.random(),
-            )
+                outcome = self.answered(request, exchanged[0], exchanged[1])
+            wait = retrying.wait(outcome)
             if wait is None:
                 return exchanged
             await asyncio.sleep(wait)
