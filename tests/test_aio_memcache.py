@@ -4,15 +4,13 @@ conformance suite through a sync facade, then what only an event loop can show."
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pytest
-from test_memcache import MEMCACHED_DIFFERENCES
+from test_memcache import MEMCACHED_DIFFERENCES, SwallowingServer
 
 import cacheops
 from benchmarks.common import DelayProxy
@@ -271,33 +269,6 @@ def test_a_read_timeout_discards_the_connection(memcached_server: MemcachedServe
         proxy.close()
 
 
-class _SwallowingServer:
-    """A TCP peer that reads one command and hangs up without answering.
-
-    A fake, on purpose: no real memcached can be made to apply a write and then drop the
-    connection on cue, and that moment is what the tests using it are about."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.received: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = conn.recv(65536)
-                if data:
-                    self.received.append(data)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.mark.parametrize(
     ("write", "command"),
     [
@@ -312,7 +283,7 @@ class _SwallowingServer:
 def test_a_write_whose_reply_is_lost_is_unknown_outcome_and_never_resent(
     write: Callable[[Any], Awaitable[Any]], command: bytes
 ) -> None:
-    peer = _SwallowingServer()
+    peer = SwallowingServer()
     try:
 
         async def main() -> None:
@@ -328,7 +299,7 @@ def test_a_write_whose_reply_is_lost_is_unknown_outcome_and_never_resent(
 
 
 def test_a_read_whose_reply_is_lost_is_retried_once_then_unavailable() -> None:
-    peer = _SwallowingServer()
+    peer = SwallowingServer()
     try:
 
         async def main() -> None:

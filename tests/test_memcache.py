@@ -374,7 +374,7 @@ def test_a_ttl_past_2038_is_refused_never_reported_stored(
 # -- a write whose reply is lost -----------------------------------------------------------
 
 
-class _SwallowingServer:
+class SwallowingServer:
     """A TCP peer that reads one command and hangs up without answering.
 
     This is a fake, on purpose: no real memcached can be made to apply a write and then
@@ -415,7 +415,7 @@ class _SwallowingServer:
 def test_a_write_whose_reply_is_lost_raises_unknown_outcome_and_is_not_resent(
     write: Callable[[cacheops.Backend], object], command: bytes
 ) -> None:
-    peer = _SwallowingServer()
+    peer = SwallowingServer()
     try:
         cache = cacheops.connect(f"memcached://127.0.0.1:{peer.port}")
         with pytest.raises(cacheops.UnknownOutcome) as info:
@@ -428,7 +428,7 @@ def test_a_write_whose_reply_is_lost_raises_unknown_outcome_and_is_not_resent(
 
 
 def test_a_read_whose_reply_is_lost_is_retried_once_then_unavailable() -> None:
-    peer = _SwallowingServer()
+    peer = SwallowingServer()
     try:
         cache = cacheops.connect(f"memcached://127.0.0.1:{peer.port}")
         with pytest.raises(cacheops.BackendUnavailable) as info:
