@@ -157,21 +157,25 @@ def test_v1_and_v2_stats_agree_with_memcached(
     assert cache.get("missing") is None
     truth = memcached_stats(server)
     per_server = api.v1.stats()
+    both = (per_server[server.memcached_server], api.stats())
+    after = memcached_stats(server)
     assert list(per_server) == [server.memcached_server]
-    for stats in (per_server[server.memcached_server], api.stats()):
+    for stats in both:
         assert isinstance(stats, CacheStats)
         for name in (
             "get_hits",
             "get_misses",
             "cmd_get",
             "cmd_set",
-            "curr_items",
             "total_items",
-            "bytes",
             "limit_maxbytes",
             "evictions",
         ):
             assert getattr(stats, name) == truth[name], name
+        # memcached's LRU crawler reclaims expired items (other tests' leases) in the
+        # background, so these may only fall while the three reads are made.
+        for name in ("curr_items", "bytes"):
+            assert after[name] <= getattr(stats, name) <= truth[name], name
         # curr_items is memcached's own count (a flush reclaims items lazily).
         assert (stats.get_hits, stats.get_misses) == (1, 1)
         assert stats.raw["get_hits"] == 1 and abs(stats.at.timestamp() - truth["time"]) < 5
