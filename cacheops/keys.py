@@ -140,7 +140,25 @@ def call_digest(
     are one call; ``f(1)`` and ``f("1")`` are two. Arguments named in ``ignore`` are left
     out. Raises TypeError when the arguments do not fit the signature, or when one cannot
     be part of a key."""
-    bound = signature.bind(*args, **kwargs)
+    return _bound_digest(signature.bind(*args, **kwargs), ignore)
+
+
+def call_digest_if_bound(
+    signature: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    ignore: Collection[str] = (),
+) -> str | None:
+    """:func:`call_digest`, or None when the arguments do not fit the signature (a memoized
+    wrapper then calls the function for Python's own TypeError): one bind per call."""
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    return _bound_digest(bound, ignore)
+
+
+def _bound_digest(bound: inspect.BoundArguments, ignore: Collection[str]) -> str:
     bound.apply_defaults()
     return arguments_digest(
         (name, value) for name, value in bound.arguments.items() if name not in ignore
@@ -176,6 +194,7 @@ def memo_signature(
 __all__ = [
     "arguments_digest",
     "call_digest",
+    "call_digest_if_bound",
     "canonical",
     "digest",
     "fit",

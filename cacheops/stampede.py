@@ -536,11 +536,8 @@ def memo_keys(
     def make(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         if key is not None:
             return key(*args, **kwargs)
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError:
-            return None
-        return f"{head}:{keys.call_digest(signature, args, kwargs, left_out)}"
+        digest = keys.call_digest_if_bound(signature, args, kwargs, left_out)
+        return None if digest is None else f"{head}:{digest}"
 
     return make
 

@@ -169,8 +169,9 @@ def test_a_broken_reply_is_an_outage_that_on_error_miss_absorbs(
     make: Make, server: IronCacheServer
 ) -> None:
     async def calls() -> None:
-        strict = make(retries=1, timeout=0.2)
-        lenient = make(retries=1, timeout=0.2, on_error="miss")
+        # No breaker: the stalled body's read timeout would keep later gets failing fast.
+        strict = make(retries=1, timeout=0.2, breaker_window=0)
+        lenient = make(retries=1, timeout=0.2, on_error="miss", breaker_window=0)
         await strict.put("k", "v")
         for at, stall in (("body", 0.0), ("headers", 0.0), ("body", 1.0)):
             server.faults.cut_reply(10, at=at, stall=stall, methods=("GET",))
@@ -405,3 +406,67 @@ def test_without_h11_connect_async_names_the_extra_to_install(ironcache_url: str
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "refused:" in done.stdout and "pip install 'cacheops[async]'" in done.stdout
+
+
+# -- the circuit breaker, shared with the sync client ----------------------------------------
+
+
+def test_a_stopped_service_fails_fast_then_one_probe_closes_the_breaker() -> None:
+    server = IronCacheServer().start()
+    port, url = server.port, server.url(CACHE)
+
+    async def timed(call: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[float, Any]:
+        start = time.monotonic()
+        try:
+            result = await call()
+        except BackendUnavailable as exc:
+            result = exc
+        return time.monotonic() - start, result
+
+    async def calls() -> None:
+        strict = connect_async(url, retries=2, breaker_window=0.6)
+        lenient = connect_async(url, retries=2, breaker_window=0.6, on_error="miss")
+        await strict.put("k", "v")
+        server.stop()
+        paid, first = await timed(lambda: strict.get("k"))
+        assert paid >= 0.3 and "cannot connect" in str(first)
+        fast = [await timed(lambda: strict.increment("n")) for _ in range(20)]
+        assert max(t for t, _ in fast) < 0.1 and sum(t for t, _ in fast) < 0.3
+        assert all(type(error) is BackendUnavailable for _, error in fast)  # never sent
+        assert "circuit breaker is open" in str(fast[0][1])
+        assert f"127.0.0.1:{port}" in str(fast[0][1]) and "(0.6 s)" in str(fast[0][1])
+        paid, _ = await timed(lambda: lenient.get("k", "fallback"))
+        assert paid >= 0.3  # its own breaker: this one paid the retries
+        missed = [await timed(lambda: lenient.get("k", "fallback")) for _ in range(20)]
+        assert [m for _, m in missed] == ["fallback"] * 20 and sum(t for t, _ in missed) < 0.3
+        await asyncio.sleep(0.6)
+        with IronCacheServer(port=port) as back:
+            back.faults.latency = 0.3
+            probe = asyncio.ensure_future(strict.get("k", "gone"))
+            await asyncio.sleep(0.1)
+            during = [await timed(lambda: strict.get("k")) for _ in range(5)]
+            assert all(t < 0.1 and isinstance(e, BackendUnavailable) for t, e in during)
+            assert await probe == "gone"  # a new, empty server answered the one probe
+            assert len(back.requests) == 1
+            back.faults.latency = 0
+            await strict.put("k", "back")  # closed
+            assert await strict.get("k") == "back"
+        await strict.aclose()
+        await lenient.aclose()
+
+    run(calls())
+
+
+def test_a_404_or_401_never_opens_the_async_breaker(make: Make, server: IronCacheServer) -> None:
+    async def calls() -> None:
+        backend = make(retries=2)
+        assert await backend.get("k") is None  # the cache does not exist: a 404
+        server.faults.fail_next(1, 401)
+        with pytest.raises(AuthenticationError):
+            await backend.get("k")
+        await backend.put("k", "v")
+        assert await backend.get("k") == "v"
+        await backend.aclose()
+
+    run(calls())
+    assert [r.status for r in server.requests][-4:] == [404, 401, 200, 200]

@@ -299,7 +299,8 @@ def test_idempotent_can_be_overridden_both_ways(
 def test_a_read_timeout_on_a_post_is_unknown_and_on_a_get_is_retried(
     server: IronCacheServer,
 ) -> None:
-    client = make_client(server, timeout=0.15, retries=2)
+    # No breaker: the first timeout would make the GET fail fast, untried.
+    client = make_client(server, timeout=0.15, retries=2, breaker_window=0)
     server.faults.latency = 0.4
     with pytest.raises(UnknownOutcome, match="no reply"):
         client.request("POST", f"{ITEM}/increment", json={"amount": 1})
@@ -504,7 +505,8 @@ def test_proxy_settings_come_from_the_environment_when_the_session_is_built(
     for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
-    client.close()
+    # No breaker: the dead proxy would keep the next request failing fast, untried.
+    client = make_client(server, breaker_window=0)
     with pytest.raises(BackendUnavailable, match="through the proxy"):
         client.request("GET", ITEM, allow=(404,))
     monkeypatch.delenv("HTTP_PROXY")
@@ -602,7 +604,8 @@ def reachable(exc: BaseException) -> list[BaseException]:
 
 def test_no_error_chain_reaches_the_request_or_its_credential(server: IronCacheServer) -> None:
     token = server.token
-    client = make_client(server, retries=1, timeout=0.2)
+    # No breaker: each case must reach the server, after the outages before it.
+    client = make_client(server, retries=1, timeout=0.2, breaker_window=0)
     faults = server.faults
     cases: list[tuple[str, Any, type[CacheError]]] = [
         ("dropped before", lambda: faults.drop_before(5), BackendUnavailable),
@@ -627,9 +630,11 @@ def test_no_error_chain_reaches_the_request_or_its_credential(server: IronCacheS
     refused = HTTPClient(
         f"http://127.0.0.1:{free_port()}/1", backend="t", auth=lambda: f"OAuth {token}"
     )
-    with pytest.raises(BackendUnavailable) as info:
-        refused.request("GET", "x")
-    assert reachable(info.value) == [info.value]
+    for _ in range(2):  # the second fails fast, its breaker open
+        with pytest.raises(BackendUnavailable) as info:
+            refused.request("GET", "x")
+        assert reachable(info.value) == [info.value]
+    assert "circuit breaker is open" in str(info.value)
 
 
 def test_a_backend_error_reaches_no_request_either(server: IronCacheServer) -> None:
@@ -681,3 +686,138 @@ def test_a_token_that_is_a_plain_word_leaves_the_servers_words_alone(
     assert info.value.server_message == (
         "Unauthorized: the OAuth token is either not provided or invalid."
     )
+
+
+# -- the circuit breaker -------------------------------------------------------------------
+
+
+def breaker_client(url: str, token: str = "t", **options: Any) -> HTTPClient:
+    options.setdefault("retries", 2)  # waits 0.1-0.2 then 0.2-0.4 s
+    return HTTPClient(
+        url, backend="test", auth=lambda: f"OAuth {token}", options=HTTPOptions(**options)
+    )
+
+
+def timed(call: Any) -> tuple[float, BaseException | None]:
+    start = time.monotonic()
+    try:
+        call()
+    except BackendUnavailable as exc:
+        return time.monotonic() - start, exc
+    return time.monotonic() - start, None
+
+
+def test_a_stopped_service_fails_fast_then_one_probe_per_window_until_it_is_back() -> None:
+    server = IronCacheServer().start()
+    port, root = server.port, f"{server.base_url}/projects/{server.project_id}"
+    client = breaker_client(root, server.token, breaker_window=0.6)
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    server.stop()
+    paid, first = timed(lambda: client.request("GET", ITEM, allow=(404,)))
+    assert paid >= 0.3 and "cannot connect" in str(first)  # the retries, once
+    fast = [timed(lambda: client.request("POST", ITEM, json={})) for _ in range(20)]
+    assert max(t for t, _ in fast) < 0.1 and sum(t for t, _ in fast) < 0.3
+    for _, error in fast:  # nothing was sent, so never UnknownOutcome
+        assert type(error) is BackendUnavailable and error.server == f"127.0.0.1:{port}"
+    assert "circuit breaker is open" in str(fast[0][1])
+    assert "breaker_window (0.6 s)" in str(fast[0][1])
+    time.sleep(0.6)
+    paid, probe = timed(lambda: client.request("GET", ITEM, allow=(404,)))
+    assert paid >= 0.3 and "cannot connect" in str(probe)  # the probe failed: open again
+    assert "circuit breaker is open" in str(timed(lambda: client.request("GET", ITEM))[1])
+    time.sleep(0.6)
+    with IronCacheServer(port=port) as back:
+        back.faults.latency = 0.4
+        # One request probes (slowly); the requests made meanwhile fail fast.
+        probing_result: list[Any] = []
+        probing = threading.Thread(
+            target=lambda: probing_result.append(client.request("GET", ITEM, allow=(404,)))
+        )
+        probing.start()
+        time.sleep(0.1)
+        during = [timed(lambda: client.request("GET", ITEM, allow=(404,))) for _ in range(5)]
+        assert all(t < 0.1 and e is not None for t, e in during)
+        probing.join()
+        assert [r.status for r in probing_result] == [404]
+        assert len(back.requests) == 1  # exactly one probe went through
+        back.faults.latency = 0
+        assert client.request("GET", ITEM, allow=(404,)).status == 404  # closed
+        assert len(back.requests) == 2
+
+
+def test_503s_after_all_retries_open_the_breaker(server: IronCacheServer) -> None:
+    client = make_client(server, retries=1)
+    server.faults.fail_next(2, 503)
+    with pytest.raises(BackendUnavailable, match="stayed unavailable"):
+        client.request("GET", ITEM)
+    with pytest.raises(BackendUnavailable, match="circuit breaker is open"):
+        client.request("GET", ITEM)
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("answer", [(404, 1), (401, 1), (403, 1), (500, 1), (429, 3)], ids=str)
+def test_the_service_answering_never_opens_the_breaker(
+    server: IronCacheServer, answer: tuple[int, int]
+) -> None:
+    # A 4xx, a single 500, even 429s after every retry: the service is there.
+    status, times = answer
+    client = make_client(server, retries=2)
+    server.faults.fail_next(times, status)
+    with pytest.raises(CacheError):
+        client.request("GET", ITEM)
+    assert client.request("GET", ITEM, allow=(404,)).status == 404
+    assert len(server.requests) == times + 1
+
+
+def test_on_error_miss_misses_fast_while_the_breaker_is_open() -> None:
+    url = f"ironcache+http://p:t@127.0.0.1:{free_port()}/c?breaker_window=5"
+    cache = cacheops.connect(url, on_error="miss", retries=2)
+    paid, _ = timed(lambda: cache.get("k"))
+    assert paid >= 0.3
+    start = time.monotonic()
+    assert [cache.get("k", "fallback") for _ in range(20)] == ["fallback"] * 20
+    assert time.monotonic() - start < 0.3
+
+
+def test_breaker_window_0_turns_it_off_and_bad_values_are_refused() -> None:
+    client = breaker_client(f"http://127.0.0.1:{free_port()}/1", breaker_window=0, retries=0)
+    for _ in range(3):
+        with pytest.raises(BackendUnavailable, match="cannot connect"):
+            client.request("GET", "x")
+    for bad in (-1, "1", float("inf"), True):
+        with pytest.raises(ConfigurationError, match="breaker_window"):
+            HTTPOptions(breaker_window=bad)
+    with pytest.raises(ConfigurationError, match="breaker_window"):
+        cacheops.connect("ironcache+http://p:t@127.0.0.1:1/c?breaker_window=soon")
+    assert HTTPOptions().breaker_window == 1.0  # memcached's default
+
+
+def test_the_memcachier_api_client_takes_breaker_window() -> None:
+    api = MemCachierAPI(
+        "u", "p", cache_id=1, base_url=f"http://127.0.0.1:{free_port()}", breaker_window=5
+    )
+    with pytest.raises(BackendUnavailable, match="cannot connect"):
+        api.info()
+    with pytest.raises(BackendUnavailable, match=r"breaker_window \(5 s\)"):
+        api.info()
+
+
+def test_a_forked_child_starts_with_the_breaker_closed() -> None:
+    client = breaker_client(f"http://127.0.0.1:{free_port()}/1", retries=0, breaker_window=60)
+    with pytest.raises(BackendUnavailable):
+        client.request("GET", "x")
+    assert client.breaker.is_open
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            closed = not client.breaker.is_open
+            try:
+                client.request("GET", "x")
+            except BackendUnavailable as exc:
+                code = 0 if closed and "cannot connect" in str(exc) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client.breaker.is_open  # the parent's is its own

@@ -80,7 +80,9 @@ def test_only_429_and_503_may_be_retried(status: int) -> None:
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_429_and_503_mean_not_applied(status: int) -> None:
-    assert status_outcome(status, "2") == Outcome(retryable=True, applied=False, retry_after="2")
+    # Only a 503 says the service is down (it opens the breaker); a 429 is its answer.
+    expected = Outcome(retryable=True, applied=False, retry_after="2", outage=status == 503)
+    assert status_outcome(status, "2") == expected
 
 
 def test_not_applied_is_retried_for_every_method() -> None:

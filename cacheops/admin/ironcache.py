@@ -1,7 +1,9 @@
 """Admin for IronCache: the common flush/stats/info, plus the cache management endpoints.
 
-It shares the backend's :class:`~cacheops.http.HTTPClient` (session, retries, errors), so
-it needs no credentials of its own: ``connect("ironcache://...").admin``.
+It runs its requests through the backend (session, retries, errors), so it needs no
+credentials of its own: ``connect("ironcache://...").admin``. Each endpoint is written once,
+as an exchange (see :mod:`~cacheops.backends.ironcache_protocol`) or a pure function, which
+this admin and :class:`~cacheops.aio.ironcache.AsyncIronCacheAdmin` both run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .base import Admin, ServerStats, Stats
 
 if TYPE_CHECKING:
     from ..backends.ironcache import IronCacheBackend
-    from ..backends.ironcache_protocol import IronCacheRules
+    from ..backends.ironcache_protocol import Exchange, IronCacheRules, Request
     from ..http import Reply
 
 log = logging.getLogger("cacheops")
@@ -84,12 +86,62 @@ def info_of(backend: IronCacheRules) -> dict[str, Any]:
     }
 
 
+def _request(method: str, path: str, **options: Any) -> Request:
+    # Imported here: the protocol (and requests with it) loads with a backend, never with
+    # ``import cacheops``, which imports this module.
+    from ..backends.ironcache_protocol import Request
+
+    return Request(method, path, **options)
+
+
+def list_caches(backend: IronCacheRules) -> Exchange[list[CacheSummary]]:
+    """Every cache of the project, following the pages to the end."""
+    caches: list[CacheSummary] = []
+    for page in range(MAX_PAGE + 1):
+        reply = yield _request("GET", "caches", params={"page": page, "per_page": PER_PAGE})
+        entries = reply.data if isinstance(reply.data, list) else None
+        if entries is None:
+            raise CacheError(
+                "IronCache answered the cache list with something other than a list",
+                backend=backend.scheme,
+                server=backend.server,
+                status=reply.status,
+            )
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                project = entry.get("project_id")
+                caches.append(
+                    CacheSummary(
+                        entry["name"], project if isinstance(project, str) else backend.project_id
+                    )
+                )
+        if len(entries) < PER_PAGE:
+            return caches
+    log.warning(
+        "IronCache lists at most %d pages of %d caches; the project has more",
+        MAX_PAGE + 1,
+        PER_PAGE,
+    )
+    return caches
+
+
+def cache_info(backend: IronCacheRules, name: str | None) -> Exchange[CacheInfo | None]:
+    """Information about ``name`` (default: the backend's cache); None when it does not exist."""
+    name = backend.cache if name is None else name
+    return cache_info_of(name, (yield _request("GET", backend.cache_path(name), allow=(404,))))
+
+
+def delete_cache(backend: IronCacheRules, name: str) -> Exchange[bool]:
+    """Delete the cache ``name`` and its items; False when there was no such cache."""
+    reply = yield _request("DELETE", backend.cache_path(name), allow=(404,))
+    return reply.ok
+
+
 class IronCacheAdmin(Admin):
     """Operations on IronCache caches of the backend's project."""
 
     def __init__(self, backend: IronCacheBackend) -> None:
         self._backend = backend
-        self._http = backend.http
 
     def __repr__(self) -> str:
         return f"<IronCacheAdmin {self._backend.location}>"
@@ -113,41 +165,12 @@ class IronCacheAdmin(Admin):
 
     def list_caches(self) -> list[CacheSummary]:
         """Every cache of the project, following the pages to the end."""
-        caches: list[CacheSummary] = []
-        for page in range(MAX_PAGE + 1):
-            reply = self._http.request("GET", "caches", params={"page": page, "per_page": PER_PAGE})
-            entries = reply.data if isinstance(reply.data, list) else None
-            if entries is None:
-                raise CacheError(
-                    "IronCache answered the cache list with something other than a list",
-                    backend=self._backend.scheme,
-                    server=self._backend.server,
-                    status=reply.status,
-                )
-            for entry in entries:
-                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    project = entry.get("project_id")
-                    caches.append(
-                        CacheSummary(
-                            entry["name"],
-                            project if isinstance(project, str) else self._backend.project_id,
-                        )
-                    )
-            if len(entries) < PER_PAGE:
-                return caches
-        log.warning(
-            "IronCache lists at most %d pages of %d caches; the project has more",
-            MAX_PAGE + 1,
-            PER_PAGE,
-        )
-        return caches
+        return self._backend.send(list_caches(self._backend))
 
     def cache_info(self, name: str | None = None) -> CacheInfo | None:
         """Information about ``name`` (default: the backend's cache); None when the cache
         does not exist (IronCache creates a cache on its first put)."""
-        name = self._backend.cache if name is None else name
-        reply = self._http.request("GET", self._backend.cache_path(name), allow=(404,))
-        return cache_info_of(name, reply)
+        return self._backend.send(cache_info(self._backend, name))
 
     def clear(self, name: str | None = None) -> None:
         """Remove every item of ``name`` (default: the backend's cache). Cannot be undone."""
@@ -156,8 +179,7 @@ class IronCacheAdmin(Admin):
     def delete_cache(self, name: str) -> bool:
         """Delete the cache ``name`` and its items; False when there was no such cache.
         The name is required: deleting a cache is never a default."""
-        reply = self._http.request("DELETE", self._backend.cache_path(name), allow=(404,))
-        return reply.ok
+        return self._backend.send(delete_cache(self._backend, name))
 
 
 __all__ = [
@@ -166,7 +188,10 @@ __all__ = [
     "CacheInfo",
     "CacheSummary",
     "IronCacheAdmin",
+    "cache_info",
     "cache_info_of",
+    "delete_cache",
     "info_of",
+    "list_caches",
     "stats_of",
 ]

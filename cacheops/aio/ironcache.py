@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from ..admin import ironcache as ironcache_admin
 from ..backends.ironcache_protocol import Exchange, IronCacheRules
 from ..errors import CacheError
 from ..http import HTTPOptions
@@ -23,6 +24,7 @@ from .backend import AsyncAdmin, AsyncBackend
 
 if TYPE_CHECKING:
     from ..admin.base import Stats
+    from ..admin.ironcache import CacheInfo, CacheSummary
 
 __all__ = ["AsyncIronCacheAdmin", "AsyncIronCacheBackend"]
 
@@ -49,6 +51,12 @@ class AsyncIronCacheBackend(IronCacheRules, AsyncBackend):
         """The async HTTP client (shared with :attr:`admin`)."""
         return self._http
 
+    @property
+    def admin(self) -> AsyncIronCacheAdmin:
+        """:class:`AsyncIronCacheAdmin` for this project and cache."""
+        # Typed for its extra endpoints, as the sync backend's admin.
+        return cast("AsyncIronCacheAdmin", super().admin)
+
     def make_admin(self) -> AsyncAdmin:
         return AsyncIronCacheAdmin(self)
 
@@ -64,6 +72,7 @@ class AsyncIronCacheBackend(IronCacheRules, AsyncBackend):
                         json=request.json,
                         idempotent=request.idempotent,
                         allow=request.allow,
+                        params=request.params,
                     )
                 except CacheError as exc:
                     request = exchange.throw(exc)
@@ -71,6 +80,11 @@ class AsyncIronCacheBackend(IronCacheRules, AsyncBackend):
                     request = exchange.send(reply)
         except StopIteration as stop:
             return cast("_R", stop.value)
+
+    async def send(self, exchange: Exchange[_R]) -> _R:
+        """Run an exchange for the admin (:mod:`cacheops.admin.ironcache`), as the backend's
+        own operations run theirs."""
+        return await self._send(exchange)
 
     async def _fan_out(self, call: Callable[[str], Awaitable[_T]], keys: list[str]) -> list[_T]:
         """``call`` on every key concurrently, at most ``max_concurrency`` in flight. The
@@ -155,23 +169,44 @@ class AsyncIronCacheBackend(IronCacheRules, AsyncBackend):
 
 
 class AsyncIronCacheAdmin(AsyncAdmin):
-    """flush, stats and info of an async IronCache backend, as
-    :class:`~cacheops.admin.ironcache.IronCacheAdmin`'s."""
+    """:class:`~cacheops.admin.ironcache.IronCacheAdmin` as coroutines: the same methods,
+    requests, records and errors (each one the same exchange or function)."""
 
     def __init__(self, backend: AsyncIronCacheBackend) -> None:
         self._backend = backend
 
+    def __repr__(self) -> str:
+        return f"<AsyncIronCacheAdmin {self._backend.location}>"
+
+    # -- the common interface
+
     async def flush(self) -> None:
+        """Remove every item of the backend's cache."""
         await self._backend.clear()
 
     async def stats(self) -> Stats:
-        from ..admin.ironcache import cache_info_of, stats_of
-
-        backend = self._backend
-        reply = await backend.http.request("GET", backend.cache_path(backend.cache), allow=(404,))
-        return stats_of(backend, cache_info_of(backend.cache, reply))
+        """The item count from the cache's info; the other counters are None."""
+        return ironcache_admin.stats_of(self._backend, await self.cache_info())
 
     async def info(self) -> dict[str, Any]:
-        from ..admin.ironcache import info_of
+        """Where the cache is and its limits (no request is made; never the token)."""
+        return ironcache_admin.info_of(self._backend)
 
-        return info_of(self._backend)
+    # -- IronCache's own endpoints
+
+    async def list_caches(self) -> list[CacheSummary]:
+        """Every cache of the project, following the pages to the end."""
+        return await self._backend.send(ironcache_admin.list_caches(self._backend))
+
+    async def cache_info(self, name: str | None = None) -> CacheInfo | None:
+        """Information about ``name`` (default: the backend's cache); None when the cache
+        does not exist."""
+        return await self._backend.send(ironcache_admin.cache_info(self._backend, name))
+
+    async def clear(self, name: str | None = None) -> None:
+        """Remove every item of ``name`` (default: the backend's cache). Cannot be undone."""
+        await self._backend.clear_cache(self._backend.cache if name is None else name)
+
+    async def delete_cache(self, name: str) -> bool:
+        """Delete the cache ``name`` and its items; False when there was no such cache."""
+        return await self._backend.send(ironcache_admin.delete_cache(self._backend, name))

@@ -77,6 +77,7 @@ class IronCacheBackend(IronCacheRules, Backend):
                         json=request.json,
                         idempotent=request.idempotent,
                         allow=request.allow,
+                        params=request.params,
                     )
                 except CacheError as exc:
                     request = exchange.throw(exc)
@@ -84,6 +85,11 @@ class IronCacheBackend(IronCacheRules, Backend):
                     request = exchange.send(reply)
         except StopIteration as stop:
             return cast("_R", stop.value)
+
+    def send(self, exchange: Exchange[_R]) -> _R:
+        """Run an exchange for the admin (:mod:`cacheops.admin.ironcache`), as the backend's
+        own operations run theirs."""
+        return self._send(exchange)
 
     def _executor_for_fan_out(self) -> ThreadPoolExecutor:
         executor = self._executor

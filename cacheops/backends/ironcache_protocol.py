@@ -13,7 +13,7 @@ the reading of the answers are the same code.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..http import (
     DEFAULT_BACKOFF_FACTOR,
+    DEFAULT_BREAKER_WINDOW,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_POOL_SIZE,
     DEFAULT_RETRIES,
@@ -72,6 +73,7 @@ class Request:
     json: Any = NO_BODY
     idempotent: bool | None = None
     allow: tuple[int, ...] = ()
+    params: Mapping[str, Any] | None = None
 
 
 #: An operation: yields requests, is sent their replies, returns its result.
@@ -112,6 +114,7 @@ class IronCacheRules(CacheRules):
         pool_size: int = DEFAULT_POOL_SIZE,
         max_concurrency: int | None = None,
         allow_insecure_http: bool = False,
+        breaker_window: float = DEFAULT_BREAKER_WINDOW,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -133,6 +136,7 @@ class IronCacheRules(CacheRules):
             pool_size=pool_size,
             max_body_size=MAX_BODY_SIZE,
             allow_insecure_http=allow_insecure_http,
+            breaker_window=breaker_window,
         )
         # As many requests in flight as the pool keeps connections: beyond that, each extra
         # one would open a connection only to drop it after (or, async, wait for one).

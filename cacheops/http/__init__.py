@@ -22,7 +22,9 @@ What every request gets:
   a connection that could not be opened) and, for idempotent requests, on a reply lost or
   cut off; never a resend of a non-idempotent request that may have been applied
   (:class:`~cacheops.errors.UnknownOutcome`). The rules, ``Retry-After`` included, are
-  :mod:`cacheops.http.policy`: pure functions any transport, sync or async, shares.
+  :mod:`cacheops.http.policy`: pure functions any transport, sync or async, shares;
+- a circuit breaker (:mod:`cacheops.http.breaker`): once a request found the service
+  unreachable, requests fail fast for ``breaker_window`` seconds, then one probes it.
 
 The modules: :mod:`~cacheops.http.options` (:class:`HTTPOptions`),
 :mod:`~cacheops.http.policy` (whether and when to retry),
@@ -43,6 +45,7 @@ from .client import HTTPClient
 from .message import quote_segment
 from .options import (
     DEFAULT_BACKOFF_FACTOR,
+    DEFAULT_BREAKER_WINDOW,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_POOL_SIZE,
     DEFAULT_RETRIES,
@@ -55,6 +58,7 @@ from .reply import ErrorHook, Reply
 
 __all__ = [
     "DEFAULT_BACKOFF_FACTOR",
+    "DEFAULT_BREAKER_WINDOW",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_POOL_SIZE",
     "DEFAULT_RETRIES",

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import CacheError
+from ..errors import BackendUnavailable, CacheError
+from .breaker import Breaker, BreakerOpen
 from .mapping import status_error, transport_error
 from .message import NO_BODY, Root, encode_body, make_reply, request_headers
 from .options import HTTPOptions
@@ -23,10 +24,13 @@ __all__ = ["ClientBase", "Request", "Retrying"]
 
 @dataclass
 class Retrying:
-    """One request's retry loop: attempts made and the deadline, asked of the policy."""
+    """One request's retry loop: attempts made and the deadline, asked of the policy; its
+    last outcome is reported to the client's breaker (``token``: it is the probe)."""
 
     options: HTTPOptions
     idempotent: bool
+    breaker: Breaker | None = None
+    token: object | None = None
     deadline: float = 0.0
     attempts: int = 0
 
@@ -37,8 +41,16 @@ class Retrying:
         """Seconds to wait before the next attempt, or None to stop (``outcome`` None: the
         attempt's answer is final)."""
         self.attempts += 1
-        if outcome is None:
-            return None
+        wait = None if outcome is None else self._next_wait(outcome)
+        if wait is None and self.breaker is not None:
+            self.breaker.settle(
+                self.token,
+                answered=outcome is None,
+                outage=outcome is not None and outcome.outage,
+            )
+        return wait
+
+    def _next_wait(self, outcome: Outcome) -> float | None:
         return next_wait(
             self.options,
             outcome,
@@ -89,6 +101,9 @@ class ClientBase:
         self.server = self.root.server
         self._supplier = auth
         self._error_hook = error_hook
+        # The last attempt may start just before the deadline, then wait out both timeouts.
+        longest = options.retry_deadline + options.connect_timeout + options.timeout
+        self.breaker = Breaker(self.server, options.breaker_window, longest)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url}>"
@@ -126,7 +141,20 @@ class ClientBase:
         )
 
     def retrying(self, request: Request) -> Retrying:
-        return Retrying(self.options, request.idempotent)
+        """The request's retry loop; raises :class:`~cacheops.errors.BackendUnavailable`,
+        before anything is sent, while the breaker is open."""
+        try:
+            token = self.breaker.admit()
+        except BreakerOpen as exc:
+            why = str(exc)
+        else:
+            return Retrying(self.options, request.idempotent, self.breaker, token)
+        # Raised out here, so that nothing is behind it (no __context__).
+        raise BackendUnavailable(
+            f"{request.method} {request.path or '/'}: {why}",
+            backend=self.backend,
+            server=self.server,
+        )
 
     def answered(self, request: Request, status: int, headers: Any) -> Outcome | None:
         """What an answer means for the retry loop (None: final)."""

@@ -103,10 +103,13 @@ class Failure:
     what: str  # with {server}, {timeout} and {connect_timeout} filled in
     sent: bool  # the request may have reached the server, so it may have been applied
     transient: bool  # another attempt may succeed
+    # The service looks unreachable (not a broken reused connection, a restarted server's
+    # or a full pool's): a request that ends so opens the client's circuit breaker.
+    outage: bool = False
 
     @property
     def outcome(self) -> Outcome:
-        return Outcome(retryable=self.transient, applied=self.sent)
+        return Outcome(retryable=self.transient, applied=self.sent, outage=self.outage)
 
 
 # Every transport failure, body included, by the exceptions it is made of (the requests
@@ -122,9 +125,12 @@ FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
     ),
     (
         requests.exceptions.ProxyError,
-        Failure(BackendUnavailable, "cannot reach {server} through the proxy", False, True),
+        Failure(BackendUnavailable, "cannot reach {server} through the proxy", False, True, True),
     ),
-    (NewConnectionError, Failure(BackendUnavailable, "cannot connect to {server}", False, True)),
+    (
+        NewConnectionError,
+        Failure(BackendUnavailable, "cannot connect to {server}", False, True, True),
+    ),
     (
         ConnectTimeoutError,
         Failure(
@@ -132,11 +138,14 @@ FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
             "no connection to {server} within {connect_timeout:g} s",
             False,
             True,
+            True,
         ),
     ),
     (
         ReadTimeoutError,
-        Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
+        Failure(
+            BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True, True
+        ),
     ),
     (
         http.client.IncompleteRead,
@@ -171,13 +180,14 @@ FAILURES += (
         ssl.SSLCertVerificationError,
         Failure(BackendUnavailable, "TLS with {server} failed: no valid certificate", False, False),
     ),
-    (ConnectFailed, Failure(BackendUnavailable, "cannot connect to {server}", False, True)),
+    (ConnectFailed, Failure(BackendUnavailable, "cannot connect to {server}", False, True, True)),
     (
         ConnectTimedOut,
         Failure(
             BackendUnavailable,
             "no connection to {server} within {connect_timeout:g} s",
             False,
+            True,
             True,
         ),
     ),
@@ -192,7 +202,9 @@ FAILURES += (
     ),
     (
         ReplyTimedOut,
-        Failure(BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True),
+        Failure(
+            BackendUnavailable, "no reply from {server} within {timeout:g} s", True, True, True
+        ),
     ),
     (
         ConnectionLost,

@@ -10,6 +10,7 @@ from ..errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_BACKOFF_FACTOR",
+    "DEFAULT_BREAKER_WINDOW",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_POOL_SIZE",
     "DEFAULT_RETRIES",
@@ -24,6 +25,8 @@ DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DEADLINE = 10.0
 DEFAULT_BACKOFF_FACTOR = 0.1
 DEFAULT_POOL_SIZE = 16
+# As memcached's (cacheops.backends.memcache_rules): one probe a second of a dead service.
+DEFAULT_BREAKER_WINDOW = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class HTTPOptions:
     - ``max_body_size``: a larger request body is refused before anything is sent
       (``None``: no limit).
     - ``allow_insecure_http``: allow plain ``http://`` to a host that is not loopback.
+    - ``breaker_window``: seconds the circuit breaker stays open after a request found the
+      service unreachable (requests fail fast meanwhile), then lets one request probe it
+      (:mod:`cacheops.http.breaker`); 0 turns the breaker off.
     """
 
     timeout: float = DEFAULT_TIMEOUT
@@ -51,11 +57,12 @@ class HTTPOptions:
     pool_size: int = DEFAULT_POOL_SIZE
     max_body_size: int | None = None
     allow_insecure_http: bool = False
+    breaker_window: float = DEFAULT_BREAKER_WINDOW
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout"):
             _seconds(self, name, "a positive number of seconds", lambda v: v > 0)
-        for name in ("retry_deadline", "backoff_factor"):
+        for name in ("retry_deadline", "backoff_factor", "breaker_window"):
             _seconds(self, name, "0 or more seconds", lambda v: v >= 0)
         _count(self, "retries", 0)
         _count(self, "pool_size", 1)

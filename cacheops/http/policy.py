@@ -59,6 +59,9 @@ class Outcome:
     retryable: bool  # another attempt may succeed
     applied: bool  # the request may have reached the server and been applied
     retry_after: str | None = None  # the server's Retry-After header, as sent
+    # The service looks unreachable (no connection, no reply in time, 503): a request that
+    # ends so opens the client's circuit breaker (cacheops.http.breaker).
+    outage: bool = False
 
 
 def status_outcome(status: int, retry_after: str | None = None) -> Outcome | None:
@@ -66,7 +69,8 @@ def status_outcome(status: int, retry_after: str | None = None) -> Outcome | Non
     caller returns or raises it), else an outcome that may be retried."""
     if status not in RETRY_STATUSES:
         return None
-    return Outcome(retryable=True, applied=False, retry_after=retry_after)
+    # A 429 is the service answering (about this client): only a 503 says it is down.
+    return Outcome(retryable=True, applied=False, retry_after=retry_after, outage=status == 503)
 
 
 def parse_retry_after(value: str, now: datetime) -> float | None:

@@ -182,14 +182,6 @@ class CacheopsCache(BaseCache):
     # the backend's public methods: the sync API runs it on the sync backend, the async API
     # awaits the same steps on the native async backend.
 
-    def _plan_add(self, key: Any, value: Any, timeout: Any, version: int | None) -> Plan[bool]:
-        made = self.make_and_validate_key(key, version=version)
-        try:
-            added: bool = yield "add", (made, value, self.get_backend_timeout(timeout))
-            return added
-        except CacheError as exc:
-            _reraise(exc)
-
     def _plan_get(self, key: Any, default: Any, version: int | None) -> Plan[Any]:
         made = self.make_and_validate_key(key, version=version)
         try:
@@ -212,7 +204,7 @@ class CacheopsCache(BaseCache):
             _reraise(exc)
 
     def _plan_call(self, method: str, key: Any, version: int | None, *args: Any) -> Plan[Any]:
-        """touch, delete: the backend's method on the made key, errors as Django's."""
+        """add, touch, delete: the backend's method on the made key, errors as Django's."""
         made = self.make_and_validate_key(key, version=version)
         try:
             return (yield method, (made, *args))
@@ -289,7 +281,8 @@ class CacheopsCache(BaseCache):
     def add(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
-        return drive(self._plan_add(key, value, timeout, version), self.backend)
+        ttl = self.get_backend_timeout(timeout)
+        return bool(drive(self._plan_call("add", key, version, value, ttl), self.backend))
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         return drive(self._plan_get(key, default, version), self.backend)
@@ -398,7 +391,8 @@ class CacheopsCache(BaseCache):
     async def aadd(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
-        return await self._arun(self._plan_add(key, value, timeout, version))
+        ttl = self.get_backend_timeout(timeout)
+        return bool(await self._arun(self._plan_call("add", key, version, value, ttl)))
 
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         return await self._arun(self._plan_get(key, default, version))

@@ -19,7 +19,7 @@ import cacheops
 from cacheops import stampede
 from cacheops.admin.base import Admin
 from cacheops.backend import TTL
-from cacheops.keys import call_digest, memo_signature
+from cacheops.keys import call_digest, call_digest_if_bound, memo_signature
 
 from . import keys, responses
 from .config import DEFAULT_CACHE, CacheSpec, build_backend, read_specs
@@ -127,12 +127,9 @@ class _Memoized:
         signature, or when one cannot be part of a key."""
         return call_digest(self.signature, args, kwargs, self.ignore)
 
-    def fits(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        try:
-            self.signature.bind(*args, **kwargs)
-        except TypeError:
-            return False
-        return True
+    def digest_if_bound(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """:meth:`digest`, or None when the arguments do not fit the signature."""
+        return call_digest_if_bound(self.signature, args, kwargs, self.ignore)
 
     def head(self, backend: cacheops.Backend) -> str:
         return keys.memo_head(backend, self.name)
@@ -339,9 +336,9 @@ class Cacheops:
             def memoized(*args: P.args, **kwargs: P.kwargs) -> R:
                 if unless and unless():
                     return function(*args, **kwargs)
-                if not spec.fits(args, kwargs):
+                digest = spec.digest_if_bound(args, kwargs)
+                if digest is None:
                     return function(*args, **kwargs)  # raises Python's own TypeError
-                digest = spec.digest(args, kwargs)
                 configured = self.state()[cache]
                 backend = configured.backend
                 head = spec.head(backend)

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, TypeVar
 from ...config import MEMCACHIER_API_URL
 from ...errors import CacheError
 from ...http import (
+    DEFAULT_BREAKER_WINDOW,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DEADLINE,
@@ -244,9 +245,10 @@ class MemCachierAPI(Operations):
     ignored; default ``MEMCACHIER_API_URL``, else MemCachier's public address); plain
     ``http://`` is refused except to a loopback address unless ``allow_insecure_http``
     (basic auth would carry the password in clear text).
-    ``timeout``, ``connect_timeout``, ``retries`` and ``retry_deadline`` are the HTTP
-    layer's (:class:`~cacheops.http.HTTPOptions`): 503s and refused connections are retried,
-    a non-idempotent request whose reply was lost is not (``UnknownOutcome``).
+    ``timeout``, ``connect_timeout``, ``retries``, ``retry_deadline`` and ``breaker_window``
+    are the HTTP layer's (:class:`~cacheops.http.HTTPOptions`): 503s and refused connections
+    are retried, a non-idempotent request whose reply was lost is not (``UnknownOutcome``);
+    once the API was found unreachable, requests fail fast for ``breaker_window`` seconds.
     """
 
     version = 2
@@ -263,6 +265,7 @@ class MemCachierAPI(Operations):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
+        breaker_window: float = DEFAULT_BREAKER_WINDOW,
     ) -> None:
         options = HTTPOptions(
             timeout=timeout,
@@ -270,6 +273,7 @@ class MemCachierAPI(Operations):
             retries=retries,
             retry_deadline=retry_deadline,
             allow_insecure_http=allow_insecure_http,
+            breaker_window=breaker_window,
         )
         super().__init__(
             Transport(username, password, cache_id, base_url=base_url, options=options)
